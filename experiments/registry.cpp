@@ -1,0 +1,32 @@
+#include "core/config.h"
+#include "experiments/experiment.h"
+#include "experiments/quickstart/digit_sort.h"
+
+namespace beyond {
+
+static const std::vector<std::pair<std::string, ExperimentFactory>>& registry() {
+  static const std::vector<std::pair<std::string, ExperimentFactory>> r = {
+      {"digit_sort", [] { return make_digit_sort(); }},
+  };
+  return r;
+}
+
+std::vector<std::string> experiment_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, _] : registry()) names.push_back(name);
+  return names;
+}
+
+std::unique_ptr<Experiment> make_experiment(const std::string& name) {
+  for (const auto& [n, factory] : registry()) {
+    if (n == name) return factory();
+  }
+  std::string msg = "unknown experiment '" + name + "'";
+  const std::string hint = closest_spelling(name, experiment_names());
+  if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
+  msg += " (known:";
+  for (const auto& n : experiment_names()) msg += " " + n;
+  throw InputError(msg + ")");
+}
+
+}  // namespace beyond

@@ -1,0 +1,86 @@
+#include "experiments/runner.h"
+
+#include <ATen/Parallel.h>
+#include <torch/utils.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/log/log.h"
+#include "experiments/experiment.h"
+
+namespace fs = std::filesystem;
+
+namespace beyond {
+namespace {
+
+struct Resolved {
+  Config config;
+  RunOptions options;
+  std::unique_ptr<Experiment> experiment;
+};
+
+Resolved resolve(const std::string& path, const std::vector<std::string>& overrides) {
+  Resolved r{Config::load(path, overrides), {}, nullptr};
+  r.options = RunOptions::from_config(r.config);
+  try {
+    r.experiment = make_experiment(r.options.experiment);
+  } catch (const InputError& e) {
+    throw r.config.error("run.experiment", e.what());
+  }
+  r.experiment->configure(r.config);
+  r.config.check_all_used();
+  return r;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_report(const RunDir& dir, const RunOptions& opt, const nlohmann::json& summary) {
+  std::string md = "# " + opt.name + "\n\n";
+  if (!opt.description.empty()) md += "What it should show: " + opt.description + "\n\n";
+  md += "Experiment `" + opt.experiment + "`; config in `config.toml`, curves in `metrics.jsonl`.\n\n";
+  md += "| metric | value |\n|---|---|\n";
+  for (const auto& [k, v] : summary.items()) md += "| " + k + " | " + v.dump() + " |\n";
+  write_file_atomic(dir.file("report.md"), md);
+}
+
+}  // namespace
+
+std::string resolve_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return resolve(path, overrides).config.resolved_toml();
+}
+
+int run_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+  Resolved r = resolve(path, overrides);
+  const std::string resolved = r.config.resolved_toml();
+  RunDir dir(r.options.dir);
+  log::add_file(dir.file("log.txt"));
+  if (fs::exists(dir.file("config.toml")) && read_file(dir.file("config.toml")) != resolved)
+    log::warn("the config differs from the one this run folder was started with; the new one is saved");
+  dir.write_config(resolved);
+
+  if (r.options.threads > 0) at::set_num_threads(static_cast<int>(r.options.threads));
+  torch::manual_seed(static_cast<uint64_t>(r.options.seed));
+  RunContext ctx{r.options, &dir, resolved, resolve_device(r.options.device)};
+  log::info("run " + r.options.name + " (" + r.options.experiment + ") in " + dir.path() + " on " +
+            ctx.device.str() + ", " + std::to_string(at::get_num_threads()) + " threads");
+
+  bool interrupted = false;
+  const Metrics metrics = r.experiment->run(ctx, &interrupted);
+  nlohmann::json summary{{"experiment", r.options.experiment}, {"status", interrupted ? "interrupted" : "completed"}};
+  for (const auto& [k, v] : metrics) summary[k] = v;
+  if (!interrupted) {
+    dir.write_summary(summary);
+    write_report(dir, r.options, summary);
+    std::string line = "done:";
+    for (const auto& [k, v] : metrics) line += " " + k + "=" + c10::str(v);
+    log::info(line);
+  }
+  log::remove_file();
+  return interrupted ? 130 : 0;
+}
+
+}  // namespace beyond
