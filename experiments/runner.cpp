@@ -80,7 +80,7 @@ int run_experiment(const std::string& path, const std::vector<std::string>& over
     log::info(line);
   }
   log::remove_file();
-  return interrupted ? 130 : 0;
+  return 0;  // an early stop (stop_at_step, Ctrl-C) is not a failure: the same command resumes
 }
 
 }  // namespace beyond
