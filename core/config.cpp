@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <regex>
 #include <sstream>
 #include <tuple>
 
@@ -432,10 +433,33 @@ void Config::check_all_used() const {
                     (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
 }
 
+// toml++ prints floats with 17 significant digits (lr = 0.10000000000000001); reprint each
+// float value in its shortest round-trip form so the resolved config reads as written.
+static std::string shorten_floats(const std::string& text) {
+  static const std::regex float_line(R"(^(\s*[A-Za-z0-9_\-]+ = )(-?[0-9]+\.[0-9]+(?:e[+-]?[0-9]+)?)$)");
+  std::istringstream in(text);
+  std::string out, line;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (std::regex_match(line, m, float_line)) {
+      char buf[64];
+      const double v = std::strtod(m[2].str().c_str(), nullptr);
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+      std::string shortest(buf, end);
+      if (ec == std::errc() && std::strtod(shortest.c_str(), nullptr) == v) {
+        if (shortest.find_first_of(".e") == std::string::npos) shortest += ".0";
+        line = m[1].str() + shortest;
+      }
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
 std::string Config::resolved_toml() const {
   std::ostringstream os;
   os << state_->resolved << "\n";
-  return os.str();
+  return shorten_floats(os.str());
 }
 
 const std::string& Config::source() const { return state_->source; }

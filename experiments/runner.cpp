@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <torch/utils.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -38,12 +39,21 @@ std::string read_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// curves.png from metrics.jsonl, through the project's Python (matplotlib); optional.
+bool plot_curves(const RunDir& dir) {
+  const std::string python = BEYOND_PYTHON, script = std::string(BEYOND_SOURCE_DIR) + "/scripts/plot_metrics.py";
+  if (python.empty() || !fs::exists(python) || !fs::exists(script)) return false;
+  const std::string cmd = "'" + python + "' '" + script + "' '" + dir.path() + "' >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0 && fs::exists(dir.file("curves.png"));
+}
+
 void write_report(const RunDir& dir, const RunOptions& opt, const nlohmann::json& summary) {
   std::string md = "# " + opt.name + "\n\n";
   if (!opt.description.empty()) md += "What it should show: " + opt.description + "\n\n";
   md += "Experiment `" + opt.experiment + "`; config in `config.toml`, curves in `metrics.jsonl`.\n\n";
   md += "| metric | value |\n|---|---|\n";
   for (const auto& [k, v] : summary.items()) md += "| " + k + " | " + v.dump() + " |\n";
+  if (plot_curves(dir)) md += "\n![training and evaluation curves](curves.png)\n";
   write_file_atomic(dir.file("report.md"), md);
 }
 

@@ -44,9 +44,9 @@ if [ -z "${TORCH_DIR:-}" ] && ! "$VENV/bin/python" -c "$torch_ok" 2>/dev/null; t
   say "installing torch==2.13.0 into $VENV (CPU wheel)"
   "$VENV/bin/pip" install -q "torch==2.13.0"
 fi
-if ! "$VENV/bin/python" -c "import safetensors, numpy" 2>/dev/null; then
-  say "installing safetensors and numpy into $VENV (for the interop tests)"
-  "$VENV/bin/pip" install -q safetensors numpy
+if ! "$VENV/bin/python" -c "import safetensors, numpy, matplotlib" 2>/dev/null; then
+  say "installing safetensors, numpy and matplotlib into $VENV (interop tests, report plots)"
+  "$VENV/bin/pip" install -q safetensors numpy matplotlib
 fi
 if [ -z "${TORCH_DIR:-}" ]; then
   TORCH_DIR="$("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)')/Torch"
