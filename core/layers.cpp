@@ -16,8 +16,8 @@ at::Tensor NormImpl::forward(const at::Tensor& x) {
   if (kind == "layernorm") {
     return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
   }
-  // RMSNorm in fp32 so that bf16 activations do not lose the mean square.
-  const auto xf = x.to(at::kFloat);
+  // RMSNorm in at least fp32 so that bf16 activations do not lose the mean square (and fp64 stays fp64).
+  const auto xf = x.to(at::promote_types(x.scalar_type(), at::kFloat));
   auto y = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
   y = y.to(x.scalar_type());
   return weight.defined() ? y * weight : y;
@@ -30,7 +30,8 @@ Norm make_norm(const TransformerConfig& cfg, int64_t dim) {
 at::Tensor apply_rope(const at::Tensor& x, int64_t pos0, int64_t rot_dims, double theta) {
   if (rot_dims == 0) return x;
   const int64_t T = x.size(2), half = rot_dims / 2;
-  const auto opts = at::TensorOptions().dtype(at::kFloat).device(x.device());
+  // Angles in at least fp32; fp64 inputs keep fp64 angles.
+  const auto opts = at::TensorOptions().dtype(at::promote_types(x.scalar_type(), at::kFloat)).device(x.device());
   // inv_freq[i] = theta^(-2i / rot_dims), angle[t, i] = (pos0 + t) * inv_freq[i]
   const auto inv_freq = at::pow(theta, -at::arange(0, half, opts) * (2.0 / static_cast<double>(rot_dims)));
   const auto pos = at::arange(pos0, pos0 + T, opts);

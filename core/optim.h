@@ -10,7 +10,7 @@
 
 namespace beyond {
 
-// Linear warm-up from 0 to lr over `warmup` steps, then cosine from lr to min_lr by `total`
+// Linear warm-up lr * (step + 1) / warmup for the first `warmup` steps, then cosine from lr to min_lr by `total`
 // steps (and min_lr after), or constant lr. `step` counts from 0.
 struct LRSchedule {
   std::string kind = "cosine";  // cosine | constant

@@ -95,6 +95,12 @@ int main(int argc, char** argv) {
   } catch (const beyond::RunError& e) {
     std::cerr << "error: " << e.what() << std::endl;
     return 1;
+  } catch (const c10::Error& e) {
+    // LibTorch's message without its C++ backtrace: the first line says what went wrong.
+    std::string msg = e.what_without_backtrace();
+    msg = msg.substr(0, msg.find('\n'));
+    std::cerr << "error: " << msg << std::endl;
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << std::endl;
     return 1;
