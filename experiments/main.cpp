@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
 
   auto* config = app.add_subcommand("config", "Inspect configs");
   config->require_subcommand(1);
+  config->footer("Example: beyond config show experiments/configs/quickstart.toml train.lr=1e-3");
   auto* show = config->add_subcommand("show", "Print the fully resolved config (defaults filled in, overrides applied)");
   show->add_option("config", config_path, "TOML config file")->required();
   show->add_option("overrides", overrides, "key.sub=value overrides");

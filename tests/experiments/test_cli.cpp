@@ -7,30 +7,18 @@
 #include <fstream>
 #include <string>
 
+#include "tests/experiments/run_beyond.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string output;  // stdout and stderr together
-};
-
-Result beyond(const std::string& args) {
-  const std::string cmd = std::string(BEYOND_BINARY) + " " + args + " 2>&1";
-  std::FILE* pipe = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe)) out += buf.data();
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+CliResult beyond(const std::string& args) { return run_beyond(args); }
 
 std::string temp_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("beyond_cli_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const auto dir = fresh_temp_dir("cli_" + name);
   fs::create_directories(dir);
-  return dir.string();
+  return dir;
 }
 
 std::string write(const std::string& dir, const std::string& name, const std::string& text) {

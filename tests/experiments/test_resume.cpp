@@ -8,32 +8,15 @@
 
 #include "core/checkpoint.h"
 #include "core/safetensors.h"
+#include "tests/experiments/run_beyond.h"
 
 namespace fs = std::filesystem;
 using namespace beyond;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result beyond_cmd(const std::string& args) {
-  const std::string cmd = std::string(BEYOND_BINARY) + " " + args + " 2>&1";
-  std::FILE* pipe = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe)) out += buf.data();
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string fresh_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("beyond_resume_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  return dir.string();
-}
+CliResult beyond_cmd(const std::string& args) { return run_beyond(args); }
+std::string fresh_dir(const std::string& name) { return fresh_temp_dir("resume_" + name); }
 
 // A short quickstart with dropout, so that the restored RNG state matters too.
 const std::string kRun = std::string("run ") + BEYOND_SOURCE_DIR +
