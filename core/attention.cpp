@@ -4,6 +4,28 @@
 
 namespace beyond {
 
+std::pair<at::Tensor, at::Tensor> LayerCache::append(const at::Tensor& k_new, const at::Tensor& v_new) {
+  const int64_t T = k_new.size(2), needed = len + T;
+  const bool fits = k.defined() && k.size(0) == k_new.size(0) && k.size(2) >= needed &&
+                    k.scalar_type() == k_new.scalar_type() && k.device() == k_new.device();
+  if (!fits) {
+    const int64_t cap = std::max({needed, capacity_hint, k.defined() ? 2 * k.size(2) : int64_t{0}});
+    auto sizes = k_new.sizes().vec();
+    sizes[2] = cap;
+    auto k_buf = at::empty(sizes, k_new.options()), v_buf = at::empty(sizes, v_new.options());
+    if (len > 0) {
+      k_buf.narrow(2, 0, len).copy_(k.narrow(2, 0, len));
+      v_buf.narrow(2, 0, len).copy_(v.narrow(2, 0, len));
+    }
+    k = k_buf;
+    v = v_buf;
+  }
+  k.narrow(2, len, T).copy_(k_new);
+  v.narrow(2, len, T).copy_(v_new);
+  len = needed;
+  return {k.narrow(2, 0, len), v.narrow(2, 0, len)};
+}
+
 at::Tensor attention_mask(int64_t q_len, int64_t k_len, int64_t q_offset, bool causal, int64_t window,
                           const at::Device& device) {
   if (!causal && (window == 0 || window >= q_offset + q_len + k_len)) return {};
@@ -50,14 +72,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, bool causal, LayerCache* 
   const int64_t past = cache ? cache->length() : 0;
   q = apply_rope(q, past, rot_dims, rope_theta);
   k = apply_rope(k, past, rot_dims, rope_theta);
-  if (cache) {
-    if (cache->k.defined()) {
-      k = at::cat({cache->k, k}, 2);
-      v = at::cat({cache->v, v}, 2);
-    }
-    cache->k = k;
-    cache->v = v;
-  }
+  if (cache) std::tie(k, v) = cache->append(k, v);
   const int64_t S = k.size(2);
   const double p = is_training() ? dropout : 0.0;
   at::Tensor y;

@@ -10,18 +10,29 @@
 
 namespace beyond {
 
-// Cached keys and values of one layer: [B, Hkv, S, hd] each; undefined before the first step.
+// Cached keys and values of one layer, in preallocated buffers [B, Hkv, capacity, hd] of which
+// the first length() positions are filled. Buffers are allocated on the first append and double
+// when full, so decoding n tokens copies O(n) values, not O(n^2) as concatenation would.
 struct LayerCache {
   at::Tensor k, v;
-  int64_t length() const { return k.defined() ? k.size(2) : 0; }
+  int64_t len = 0;
+  int64_t capacity_hint = 0;
+  int64_t length() const { return len; }
+  // Appends keys/values [B, Hkv, T, hd]; returns all cached keys and values so far (views).
+  std::pair<at::Tensor, at::Tensor> append(const at::Tensor& k_new, const at::Tensor& v_new);
 };
 
-// One LayerCache per layer. Positions of new tokens start at length().
+// One LayerCache per layer. Positions of new tokens start at length(). `capacity` preallocates
+// that many positions per layer (0: grow as needed).
 struct KVCache {
   std::vector<LayerCache> layers;
-  explicit KVCache(int64_t n_layers = 0) : layers(static_cast<size_t>(n_layers)) {}
+  explicit KVCache(int64_t n_layers = 0, int64_t capacity = 0) : layers(static_cast<size_t>(n_layers)) {
+    for (auto& l : layers) l.capacity_hint = capacity;
+  }
   int64_t length() const { return layers.empty() ? 0 : layers[0].length(); }
-  void clear() { for (auto& l : layers) l = LayerCache{}; }
+  void clear() {
+    for (auto& l : layers) l.len = 0;  // keeps the buffers for the next sequence
+  }
 };
 
 // Which keys a query may see. Query i sits at absolute position q_offset + i, key j at j.

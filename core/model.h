@@ -49,7 +49,8 @@ struct LanguageModelImpl : torch::nn::Module {
   explicit LanguageModelImpl(const TransformerConfig& cfg);
   // tokens: [B, T] int64 -> logits [B, T, V]. With a cache, tokens continue the cached prefix.
   at::Tensor forward(const at::Tensor& tokens, KVCache* cache = nullptr);
-  KVCache make_cache() const { return KVCache(cfg.n_layers); }
+  // A cache preallocated for `capacity` positions (0: grows as needed).
+  KVCache make_cache(int64_t capacity = 0) const { return KVCache(cfg.n_layers, capacity); }
 
   TransformerConfig cfg;
   torch::nn::Embedding embed_tokens{nullptr}, pos_embed{nullptr};

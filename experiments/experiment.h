@@ -28,6 +28,8 @@ class Experiment {
   virtual void configure(Config& config) = 0;
   // Returns the final metrics; interrupted runs return what they have and set *interrupted.
   virtual Metrics run(RunContext& ctx, bool* interrupted) = 0;
+  // Markdown appended to the run's report.md (samples, tables); empty by default.
+  virtual std::string report_markdown() const { return ""; }
 };
 
 using ExperimentFactory = std::function<std::unique_ptr<Experiment>()>;

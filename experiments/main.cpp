@@ -10,7 +10,9 @@
 
 #include "core/errors.h"
 #include "core/log/log.h"
+#include "experiments/bench/bench.h"
 #include "experiments/runner.h"
+#include "experiments/sample_command.h"
 
 namespace {
 
@@ -71,6 +73,37 @@ int main(int argc, char** argv) {
   show->add_option("overrides", overrides, "key.sub=value overrides");
   show->footer("Example: beyond config show experiments/configs/quickstart.toml model.d_model=128");
 
+  beyond::SampleArgs sample_args;
+  auto& gen = sample_args.generate;
+  auto* sample = app.add_subcommand("sample", "Generate text from a trained language model (a run folder or a checkpoint), streamed as it is produced");
+  sample->add_option("source", sample_args.source, "run folder (its last checkpoint) or checkpoint file")->required();
+  sample->add_option("--prompt", sample_args.prompts, "prompt text; repeat for a batch of prompts (default: a newline)");
+  sample->add_option("--max-new-tokens", gen.max_new_tokens, "tokens to generate per sample")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sample->add_option("--temperature", gen.sampling.temperature, "0 is greedy")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sample->add_option("--top-k", gen.sampling.top_k, "keep the k most likely tokens (0: off)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sample->add_option("--top-p", gen.sampling.top_p, "nucleus: smallest set with this mass (1: off)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  sample->add_option("--min-p", gen.sampling.min_p, "keep tokens with p >= min_p * p_max (0: off)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  sample->add_option("--repetition-penalty", gen.sampling.repetition_penalty, "CTRL-style penalty on seen tokens (1: off)")->capture_default_str()->check(CLI::PositiveNumber);
+  sample->add_option("--stop", gen.stop, "stop a sample when its output ends with this string (repeatable)");
+  sample->add_option("--seed", gen.seed, "sampling seed")->capture_default_str();
+  sample->add_option("--num-samples", sample_args.num_samples, "samples per prompt")->capture_default_str()->check(CLI::PositiveNumber);
+  sample->add_flag("--no-cache{false}", gen.use_cache, "recompute the whole context every step instead of using the KV cache");
+  sample->add_flag("--no-ema{false}", sample_args.use_ema, "use the raw weights even when the checkpoint has EMA weights");
+  sample->footer("Example: beyond sample runs/shakespeare_char_ar --prompt \"ROMEO:\" --max-new-tokens 200 --top-p 0.9 --seed 1");
+
+  beyond::BenchArgs bench_args;
+  auto* bench = app.add_subcommand("bench", "Speed benchmarks of the C++ core beside a PyTorch eager reference");
+  bench->require_subcommand(1);
+  bench->footer("Example: beyond bench ar-train");
+  auto* bench_train = bench->add_subcommand("ar-train", "Training steps per second of the GPT-2 style anchor model, C++ vs Python eager");
+  bench_train->add_option("--steps", bench_args.steps, "timed steps")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_train->add_option("--warmup", bench_args.warmup, "untimed steps first")->capture_default_str()->check(CLI::NonNegativeNumber);
+  bench_train->add_option("--threads", bench_args.threads, "intra-op threads, both sides")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_train->footer("Example: beyond bench ar-train --steps 100 --threads 2");
+  auto* bench_generate = bench->add_subcommand("ar-generate", "Generated tokens per second with and without the KV cache, at 256 and 1024 new tokens");
+  bench_generate->add_option("--threads", bench_args.threads, "intra-op threads, both sides")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_generate->footer("Example: beyond bench ar-generate --threads 1");
+
   auto* info = app.add_subcommand("info", "Print versions, threads, device and CPU features");
   info->footer("Example: beyond info");
 
@@ -86,6 +119,9 @@ int main(int argc, char** argv) {
       std::cout << beyond::resolve_config(config_path, overrides);
       return 0;
     }
+    if (*sample) return beyond::sample_command(sample_args);
+    if (*bench_train) return beyond::bench_ar_train(bench_args);
+    if (*bench_generate) return beyond::bench_ar_generate(bench_args);
     if (*info) {
       print_info();
       return 0;

@@ -1,12 +1,14 @@
 #include "core/config.h"
 #include "experiments/experiment.h"
 #include "experiments/quickstart/digit_sort.h"
+#include "experiments/text/text_lm.h"
 
 namespace beyond {
 
 static const std::vector<std::pair<std::string, ExperimentFactory>>& registry() {
   static const std::vector<std::pair<std::string, ExperimentFactory>> r = {
       {"digit_sort", [] { return make_digit_sort(); }},
+      {"text_lm", [] { return make_text_lm(); }},
   };
   return r;
 }

@@ -47,13 +47,14 @@ bool plot_curves(const RunDir& dir) {
   return std::system(cmd.c_str()) == 0 && fs::exists(dir.file("curves.png"));
 }
 
-void write_report(const RunDir& dir, const RunOptions& opt, const nlohmann::json& summary) {
+void write_report(const RunDir& dir, const RunOptions& opt, const nlohmann::json& summary, const std::string& extra) {
   std::string md = "# " + opt.name + "\n\n";
   if (!opt.description.empty()) md += "What it should show: " + opt.description + "\n\n";
   md += "Experiment `" + opt.experiment + "`; config in `config.toml`, curves in `metrics.jsonl`.\n\n";
   md += "| metric | value |\n|---|---|\n";
   for (const auto& [k, v] : summary.items()) md += "| " + k + " | " + v.dump() + " |\n";
   if (plot_curves(dir)) md += "\n![training and evaluation curves](curves.png)\n";
+  if (!extra.empty()) md += "\n" + extra;
   write_file_atomic(dir.file("report.md"), md);
 }
 
@@ -84,7 +85,7 @@ int run_experiment(const std::string& path, const std::vector<std::string>& over
   for (const auto& [k, v] : metrics) summary[k] = v;
   if (!interrupted) {
     dir.write_summary(summary);
-    write_report(dir, r.options, summary);
+    write_report(dir, r.options, summary, r.experiment->report_markdown());
     std::string line = "done:";
     for (const auto& [k, v] : metrics) line += " " + k + "=" + c10::str(v);
     log::info(line);
