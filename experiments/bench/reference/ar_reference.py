@@ -102,19 +102,26 @@ def bench_train(args):
     # Batches are drawn up front so that only the step is timed, as on the C++ side.
     batches = [torch.randint(0, VOCAB, (batch, block + 1)) for _ in range(args.warmup + args.steps)]
     batches = [(t[:, :-1].contiguous(), t[:, 1:].contiguous()) for t in batches]
-    times = []
+    steps, phases = [], {"forward": [], "backward": [], "clip": [], "adamw": []}
     for i, (x, y) in enumerate(batches):
         t0 = time.perf_counter()
-        opt.zero_grad()
+        opt.zero_grad()  # grads to None, PyTorch's default (beyond::AdamW zeroes them in place)
         loss = F.cross_entropy(model(x).view(-1, VOCAB), y.view(-1))
+        t1 = time.perf_counter()
         loss.backward()
         loss_value = loss.item()
+        t2 = time.perf_counter()
         nn.utils.clip_grad_norm_(params, 1.0)
+        t3 = time.perf_counter()
         opt.step()
+        t4 = time.perf_counter()
         if i >= args.warmup:
-            times.append(1e3 * (time.perf_counter() - t0))
-    return {"params": sum(p.numel() for p in params), "median_ms": statistics.median(times),
-            "mean_ms": statistics.fmean(times), "loss": loss_value}
+            steps.append(1e3 * (t4 - t0))
+            for name, (a, b) in zip(phases, [(t0, t1), (t1, t2), (t2, t3), (t3, t4)]):
+                phases[name].append(1e3 * (b - a))
+    return {"params": sum(p.numel() for p in params), "median_ms": statistics.median(steps),
+            "mean_ms": statistics.fmean(steps), "phases_ms": {k: statistics.median(v) for k, v in phases.items()},
+            "loss": loss_value}
 
 
 @torch.inference_mode()
@@ -140,7 +147,7 @@ def bench_generate(args):
     for n in args.lengths:
         for use_cache in (True, False):
             rates = []
-            for _ in range(args.repeats):
+            for _ in range(args.repeats if use_cache or n < max(args.lengths) else 1):  # as bench.cpp
                 t0 = time.perf_counter()
                 produced = generate(model, n, use_cache, seed=1)
                 rates.append(produced / (time.perf_counter() - t0))
@@ -159,7 +166,8 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     result = bench_train(args) if args.mode == "train" else bench_generate(args)
-    print(json.dumps({"impl": "python-eager", "torch": torch.__version__, "threads": torch.get_num_threads(), **result}))
+    info = {"impl": "python-eager", "torch": torch.__version__, "threads": torch.get_num_threads()}
+    print(json.dumps({**info, **result}))
 
 
 if __name__ == "__main__":
