@@ -45,8 +45,12 @@ void AdamW::step(double lr) {
     if (q.decay && opt_.weight_decay != 0.0) q.p.mul_(1.0 - lr * opt_.weight_decay);
     q.m.mul_(opt_.beta1).add_(g, 1.0 - opt_.beta1);
     q.v.mul_(opt_.beta2).addcmul_(g, g, 1.0 - opt_.beta2);
-    const auto denom = (q.v / bc2).sqrt_().add_(opt_.eps);
-    q.p.addcdiv_(q.m, denom, -lr / bc1);
+    if (opt_.atan2) {
+      q.p.sub_(at::atan2(q.m, (q.v / bc2).sqrt_()), lr / bc1);
+    } else {
+      const auto denom = (q.v / bc2).sqrt_().add_(opt_.eps);
+      q.p.addcdiv_(q.m, denom, -lr / bc1);
+    }
   }
 }
 

@@ -23,10 +23,14 @@ struct LRSchedule {
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   p -= lr * wd * p  (decay group only);  p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 // Matrices (dim >= 2) decay; biases, norms and other vectors do not.
+// With atan2 = true the update is AdamATan2 (used by HRM/TRM), which needs no eps:
+//   p -= lr / (1 - b1^t) * atan2(m, sqrt(v / (1 - b2^t)))
+// atan2 bounds every step by lr * pi/2 / (1 - b1^t) and behaves like m/sqrt(v) when m << sqrt(v).
 class AdamW {
  public:
   struct Options {
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.1;
+    bool atan2 = false;
   };
   AdamW(const std::vector<std::pair<std::string, at::Tensor>>& named_params, Options options);
   void zero_grad();

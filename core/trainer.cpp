@@ -39,6 +39,7 @@ TrainOptions TrainOptions::from_config(Config& c) {
   o.adamw.beta2 = c.get_float("train.beta2", o.adamw.beta2, 0.0, 1.0);
   o.adamw.eps = c.get_float("train.eps", o.adamw.eps, 0.0, 1.0);
   o.adamw.weight_decay = c.get_float("train.weight_decay", o.adamw.weight_decay, 0.0, 100.0);
+  o.adamw.atan2 = c.get_choice("train.optimizer", "adamw", {"adamw", "adam_atan2"}) == "adam_atan2";
   o.grad_clip = c.get_float("train.grad_clip", o.grad_clip, 0.0);
   o.ema = c.get_float("train.ema", o.ema, 0.0, 1.0);
   o.log_every = c.get_int("train.log_every", o.log_every, 1);

@@ -33,7 +33,7 @@ struct TrainOptions {
   int64_t steps = 1000;
   int64_t grad_accum = 1;         // micro-batches per optimizer step
   LRSchedule schedule;
-  AdamW::Options adamw;
+  AdamW::Options adamw;           // train.optimizer = "adamw" | "adam_atan2"
   double grad_clip = 1.0;         // 0: no clipping (the norm is logged anyway)
   double ema = 0.0;               // 0: off; else the decay (0.999); evaluation then uses EMA weights
   int64_t log_every = 10;

@@ -275,3 +275,32 @@ TEST(OptimAutocast, Bf16InsideFloatAfter) {
 }
 
 }  // namespace
+
+// AdamATan2 against the formula written out element by element in double:
+//   p <- p (1 - lr wd);  p <- p - lr / (1 - b1^t) * atan2(m, sqrt(v) / sqrt(1 - b2^t))
+TEST(OptimAdamATan2, MatchesTheFormulaElementwise) {
+  torch::manual_seed(5);
+  auto w = at::randn({3, 4}, at::kDouble).set_requires_grad(true);
+  AdamW::Options o;
+  o.beta1 = 0.9;
+  o.beta2 = 0.95;
+  o.weight_decay = 0.1;
+  o.atan2 = true;
+  AdamW opt({{"w", w}}, o);
+  std::vector<double> p(12), m(12, 0.0), v(12, 0.0);
+  for (int i = 0; i < 12; ++i) p[i] = w.view(-1)[i].item<double>();
+  const double lr = 0.01;
+  for (int t = 1; t <= 6; ++t) {
+    const auto g = at::randn({3, 4}, at::kDouble) * (t % 2 ? 1.0 : 1e-3);  // include tiny gradients
+    w.mutable_grad() = g.clone();
+    opt.step(lr);
+    for (int i = 0; i < 12; ++i) {
+      const double gi = g.view(-1)[i].item<double>();
+      m[i] = 0.9 * m[i] + 0.1 * gi;
+      v[i] = 0.95 * v[i] + 0.05 * gi * gi;
+      p[i] *= 1.0 - lr * 0.1;
+      p[i] -= lr / (1.0 - std::pow(0.9, t)) * std::atan2(m[i], std::sqrt(v[i]) / std::sqrt(1.0 - std::pow(0.95, t)));
+    }
+  }
+  for (int i = 0; i < 12; ++i) EXPECT_NEAR(w.view(-1)[i].item<double>(), p[i], 1e-12) << i;
+}
