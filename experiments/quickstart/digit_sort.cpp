@@ -10,16 +10,10 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "core/model.h"
+#include "core/seed.h"
 
 namespace beyond {
 namespace {
-
-uint64_t mix_seed(uint64_t x) {  // splitmix64: decorrelates (seed, step, micro) streams
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 struct SortTask {
   int64_t n_digits = 8, base = 10;
@@ -85,7 +79,7 @@ class DigitSort : public Experiment {
     SortObjective objective(model, task_.n_digits);
     const uint64_t seed = static_cast<uint64_t>(ctx.options.seed);
     const auto batch = [&](int64_t step, int64_t micro) {
-      return Batch{{"tokens", task_.sample(batch_size_, seed * 1000003ULL + static_cast<uint64_t>(step) * 131ULL + static_cast<uint64_t>(micro))}};
+      return Batch{{"tokens", task_.sample(batch_size_, batch_seed(seed, step, micro))}};
     };
     const auto eval_set = task_.sample(eval_size_, ~seed).to(ctx.device);  // a stream training never uses
     const auto evaluate = [&]() { return evaluate_sorting(model, eval_set); };

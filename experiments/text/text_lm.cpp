@@ -11,19 +11,13 @@
 #include "autoregressive/generate.h"
 #include "autoregressive/lm_objective.h"
 #include "core/log/log.h"
+#include "core/seed.h"
 #include "core/text_data.h"
 
 namespace fs = std::filesystem;
 
 namespace beyond {
 namespace {
-
-uint64_t mix_seed(uint64_t x) {  // splitmix64
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 class TextLM : public Experiment {
  public:
@@ -79,7 +73,7 @@ class TextLM : public Experiment {
     NextTokenObjective objective(model);
     const uint64_t seed = static_cast<uint64_t>(ctx.options.seed);
     const auto batch = [&](int64_t step, int64_t micro) {
-      auto [x, y] = data.random_windows("train", batch_, block_, mix_seed(seed * 1000003ULL + static_cast<uint64_t>(step) * 4099ULL + static_cast<uint64_t>(micro)));
+      auto [x, y] = data.random_windows("train", batch_, block_, batch_seed(seed, step, micro));
       return Batch{{"inputs", x}, {"targets", y}};
     };
     const auto val = data.fixed_val_batches(eval_batches_, batch_, block_);
