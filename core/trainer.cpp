@@ -72,6 +72,7 @@ void Trainer::save(int64_t step) {
   add_prefixed(c.tensors, module_state(model_), "model.");
   add_prefixed(c.tensors, adamw_->state(), "optim.");
   if (ema_) add_prefixed(c.tensors, ema_->state(), "ema.");
+  add_prefixed(c.tensors, objective_.state(), "objective.");
   const std::string path = checkpoint_path(ctx_.run->checkpoints(), step);
   save_checkpoint(path, c);
   prune_checkpoints(ctx_.run->checkpoints(), opt_.keep_checkpoints);
@@ -90,6 +91,7 @@ int64_t Trainer::resume() {
       // A run that turns EMA on midway starts its average from the current weights.
       if (!ema_state.empty()) ema_->load_state(ema_state);
     }
+    objective_.load_state(with_prefix(c.tensors, "objective."));
   } catch (const InputError& e) {
     throw InputError(path + ": " + e.what() + " (did the model config change since this checkpoint?)");
   }

@@ -27,6 +27,9 @@ class Objective {
  public:
   virtual ~Objective() = default;
   virtual LossOutput loss(const Batch& batch) = 0;
+  // State that lives across optimizer steps (TRM's carry), saved in checkpoints as "objective.*".
+  virtual std::map<std::string, at::Tensor> state() const { return {}; }
+  virtual void load_state(const std::map<std::string, at::Tensor>& state) {}
 };
 
 struct TrainOptions {

@@ -6,7 +6,9 @@ namespace beyond {
 
 at::Tensor log_stablemax(const at::Tensor& logits) {
   const auto x = logits.to(at::kDouble);
-  const auto s = at::where(x < 0, 1.0 / (1.0 - x), x + 1.0);
+  // Each branch sees only its own side of 0, so the branch at::where discards never produces an
+  // inf whose zero-weighted gradient would turn into NaN (1 / (1 - x) at x = 1).
+  const auto s = at::where(x < 0, 1.0 / (1.0 - x.clamp_max(0.0)), x.clamp_min(0.0) + 1.0);
   return at::log(s) - at::log(s.sum(-1, /*keepdim=*/true));
 }
 

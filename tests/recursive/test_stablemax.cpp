@@ -34,3 +34,10 @@ TEST(Stablemax, IgnoredLabelsAndGradient) {
   // d/dx1 = -s'(x1)/s(x1) + s'(x1)/sum with s'(x) = 1/(1-x)^2 = 1/16 for x = -3.
   EXPECT_NEAR(logits.grad()[0][1].item<double>(), -(1.0 / 16.0) / 0.25 + (1.0 / 16.0) / 3.75, 1e-12);
 }
+
+TEST(Stablemax, GradientIsFiniteAtOne) {
+  // x = 1 makes the unused branch 1 / (1 - x) infinite; the gradient must stay finite.
+  const auto logits = at::tensor({1.0, -2.0, 0.0}, at::kDouble).view({1, 3}).set_requires_grad(true);
+  stablemax_cross_entropy(logits, at::tensor({0}, at::kLong)).sum().backward();
+  EXPECT_TRUE(at::isfinite(logits.grad()).all().item<bool>()) << logits.grad();
+}

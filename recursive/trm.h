@@ -1,0 +1,54 @@
+// Tiny Recursive Model (TRM, arXiv 2510.04871): one small net, used both to refine a latent z and
+// to update an answer y, recursively, with deep supervision across optimizer steps.
+//
+// One supervision step (deep recursion):
+//   latent_recursion: n times z <- net(z + y + x); then y <- net(y + z)   (no x: that is how the
+//                     single net knows which update it is doing)
+//   T-1 latent recursions without gradient, then one with gradient; logits = lm_head(y),
+//   halt logit = q_head(y at position 0); the carry (y, z) leaves detached.
+//
+// Shapes: B batch, L sequence length (cells), D d_model, V vocabulary.
+#pragma once
+#include "core/model.h"
+
+namespace beyond {
+
+class Config;
+
+struct TRMConfig {
+  TransformerConfig net;      // the 2-block net: post-norm, scale-free RMSNorm, bidirectional, lecun init
+  int64_t h_cycles = 3;       // T: latent recursions per supervision step (the last one under gradient)
+  int64_t l_cycles = 6;       // n: z updates per latent recursion
+  int64_t halt_max_steps = 16;  // N_sup
+  double halt_exploration = 0.1;
+  bool one_step_gradient = false;  // HRM-style ablation: gradient through the last net calls only
+
+  // [model] with TRM's defaults for a task of `seq_len` cells over `vocab_size` tokens.
+  static TRMConfig from_config(Config& config, int64_t seq_len, int64_t vocab_size);
+};
+
+struct TRMStep {
+  at::Tensor y, z;     // the carry for the next supervision step, detached: [B, L, D]
+  at::Tensor logits;   // [B, L, V]
+  at::Tensor q_halt;   // [B]: > 0 means "halt"
+};
+
+struct TRMImpl : torch::nn::Module {
+  explicit TRMImpl(const TRMConfig& cfg);
+  // Initial carry: the fixed H_init / L_init vectors broadcast over [B, L].
+  std::pair<at::Tensor, at::Tensor> initial_carry(int64_t batch) const;
+  // One supervision step on tokens [B, L] from the carry (y, z).
+  TRMStep step(const at::Tensor& tokens, const at::Tensor& y, const at::Tensor& z);
+
+  TRMConfig cfg;
+  torch::nn::Embedding embed_tokens{nullptr};
+  Stack net{nullptr};
+  torch::nn::Linear lm_head{nullptr}, q_head{nullptr};
+  at::Tensor h_init, l_init;  // buffers [D]
+
+ private:
+  at::Tensor latent_recursion(const at::Tensor& x, at::Tensor& y, at::Tensor& z);
+};
+TORCH_MODULE(TRM);
+
+}  // namespace beyond
