@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/log/log.h"
 #include "experiments/bench/bench.h"
+#include "experiments/puzzle_commands.h"
 #include "experiments/runner.h"
 #include "experiments/sample_command.h"
 
@@ -104,6 +105,8 @@ int main(int argc, char** argv) {
   bench_generate->add_option("--threads", bench_args.threads, "intra-op threads, both sides")->capture_default_str()->check(CLI::PositiveNumber);
   bench_generate->footer("Example: beyond bench ar-generate --threads 1");
 
+  beyond::PuzzleCli puzzles(app);  // sudoku generate|solve|rate|show, maze generate|show
+
   auto* info = app.add_subcommand("info", "Print versions, threads, device and CPU features");
   info->footer("Example: beyond info");
 
@@ -122,6 +125,7 @@ int main(int argc, char** argv) {
     if (*sample) return beyond::sample_command(sample_args);
     if (*bench_train) return beyond::bench_ar_train(bench_args);
     if (*bench_generate) return beyond::bench_ar_generate(bench_args);
+    if (puzzles.selected()) return puzzles.run();
     if (*info) {
       print_info();
       return 0;
