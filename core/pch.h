@@ -1,15 +1,14 @@
-// Precompiled for every target: the LibTorch headers dominate compile time on a 2-core machine.
+// Precompiled for the targets that use LibTorch. Kept to what the core's headers include: a
+// bigger header set (torch/nn.h, torch/optim.h) made a 700 MB PCH whose loading cost more than
+// it saved. Sources that include no LibTorch header skip it (see CMakeLists.txt).
 #pragma once
 #include <ATen/ATen.h>
-#include <torch/nn.h>
-#include <torch/optim.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
 
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
