@@ -7,18 +7,13 @@
 #include <random>
 #include <utility>
 
-namespace beyond {
+#include "core/seed.h"
 
-inline uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
+namespace beyond {
 
 // The seed of item `index` of a seeded collection: item i does not depend on how many items came
 // before it, so `--count 10` and `--count 1000` share their first 10 puzzles.
-inline uint64_t item_seed(uint64_t seed, uint64_t index) { return splitmix64(splitmix64(seed) ^ index); }
+inline uint64_t item_seed(uint64_t seed, uint64_t index) { return mix_seed(mix_seed(seed) ^ index); }
 
 // Uniform in [0, n) for n > 0, by rejection (no modulo bias).
 inline uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
