@@ -9,48 +9,30 @@
 namespace beyond {
 
 TRMConfig TRMConfig::from_config(Config& c, int64_t seq_len, int64_t vocab_size) {
-  TransformerConfig d;  // TRM's net (report §1.1)
-  d.vocab_size = vocab_size;
-  d.max_seq_len = seq_len;
-  d.d_model = 128;
-  d.n_layers = 2;
-  d.n_heads = 4;
-  d.mixer = "attention";
-  d.mlp = "swiglu";
-  d.mlp_ratio = 4.0 * 2.0 / 3.0;
-  d.norm = "rmsnorm";
-  d.norm_scale = false;
-  d.norm_placement = "post";
-  d.positional = "rope";
-  d.causal = false;
-  d.tie_embeddings = false;
-  d.init = "lecun";
-  d.embedding_scale = true;
   TRMConfig t;
-  t.net = TransformerConfig::from_config(c, "model", d);
-  if (t.net.causal) throw c.error("model.causal", "TRM's net is bidirectional: model.causal must be false");
-  if (t.net.max_seq_len != seq_len)
-    throw c.error("model.max_seq_len", "model.max_seq_len must equal the puzzle's " + std::to_string(seq_len) + " cells");
+  t.net = read_reasoner_net(c, reasoner_net_defaults(seq_len, vocab_size, 2), "TRM");
   t.h_cycles = c.get_int("model.h_cycles", t.h_cycles, 1, 64);
   t.l_cycles = c.get_int("model.l_cycles", t.l_cycles, 1, 64);
-  t.halt_max_steps = c.get_int("model.halt_max_steps", t.halt_max_steps, 1, 256);
-  t.halt_exploration = c.get_float("model.halt_exploration", t.halt_exploration, 0.0, 1.0);
+  const auto h = HaltingConfig::from_config(c, {t.halt_max_steps, t.halt_exploration, t.act_continue});
+  t.halt_max_steps = h.max_steps;
+  t.halt_exploration = h.exploration;
+  t.act_continue = h.act_continue;
   t.one_step_gradient = c.get_bool("model.one_step_gradient", t.one_step_gradient);
   return t;
 }
 
 TRMImpl::TRMImpl(const TRMConfig& cfg_) : cfg(cfg_) {
+  kind = "trm";
+  halting = {cfg.halt_max_steps, cfg.halt_exploration, cfg.act_continue};
   const auto& n = cfg.net;
   embed_tokens = register_module("embed_tokens", torch::nn::Embedding(n.vocab_size, n.d_model));
   net = Stack(n);
   register_module("blocks", net->blocks);
   lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(n.d_model, n.vocab_size).bias(false)));
-  q_head = register_module("q_head", torch::nn::Linear(torch::nn::LinearOptions(n.d_model, 1).bias(true)));
+  q_head = register_module("q_head", make_q_head(n.d_model, cfg.act_continue));
   init_weights(*this, n);
+  reset_q_head(q_head);
   at::NoGradGuard no_grad;
-  // Halting starts "off": zero weights and bias -5, so nothing halts before it has learned to.
-  q_head->weight.zero_();
-  q_head->bias.fill_(-5.0);
   h_init = at::empty({n.d_model});
   l_init = at::empty({n.d_model});
   trunc_normal_(h_init, 1.0);
@@ -70,7 +52,7 @@ at::Tensor TRMImpl::latent_recursion(const at::Tensor& x, at::Tensor& y, at::Ten
   return y;
 }
 
-TRMStep TRMImpl::step(const at::Tensor& tokens, const at::Tensor& y_in, const at::Tensor& z_in) {
+ReasonerStep TRMImpl::step(const at::Tensor& tokens, const at::Tensor& y_in, const at::Tensor& z_in) {
   auto x = embed_tokens(tokens);  // (B, L) -> (B, L, D)
   if (cfg.net.embedding_scale) x = x * std::sqrt(static_cast<double>(cfg.net.d_model));
   auto y = y_in, z = z_in;
@@ -89,12 +71,21 @@ TRMStep TRMImpl::step(const at::Tensor& tokens, const at::Tensor& y_in, const at
   } else {
     latent_recursion(x, y, z);
   }
-  TRMStep out;
+  ReasonerStep out;
   out.logits = lm_head(y);
-  out.q_halt = q_head(y.select(1, 0)).squeeze(-1);
+  apply_q_head(q_head, y, out);
   out.y = y.detach();
   out.z = z.detach();
   return out;
+}
+
+std::string TRMImpl::describe() const {
+  std::string d = "TRM: " + std::to_string(parameter_count()) + " parameters, T=" + std::to_string(cfg.h_cycles) +
+                  " n=" + std::to_string(cfg.l_cycles) + " N_sup=" + std::to_string(halting.max_steps) + ", " +
+                  cfg.net.mixer;
+  if (cfg.act_continue) d += ", ACT continue";
+  if (cfg.one_step_gradient) d += ", one-step gradient";
+  return d;
 }
 
 }  // namespace beyond

@@ -6,10 +6,13 @@
 //                     single net knows which update it is doing)
 //   T-1 latent recursions without gradient, then one with gradient; logits = lm_head(y),
 //   halt logit = q_head(y at position 0); the carry (y, z) leaves detached.
+// With act_continue (the paper's "w/ ACT" ablation) the Q-head also gives q_continue and halting
+// follows HRM's Q-learning instead of q_halt > 0.
 //
 // Shapes: B batch, L sequence length (cells), D d_model, V vocabulary.
 #pragma once
 #include "core/model.h"
+#include "recursive/reasoner.h"
 
 namespace beyond {
 
@@ -21,24 +24,23 @@ struct TRMConfig {
   int64_t l_cycles = 6;       // n: z updates per latent recursion
   int64_t halt_max_steps = 16;  // N_sup
   double halt_exploration = 0.1;
+  bool act_continue = false;       // "w/ ACT" ablation: Q-head D -> 2, halt on q_halt > q_continue
   bool one_step_gradient = false;  // HRM-style ablation: gradient through the last net calls only
 
   // [model] with TRM's defaults for a task of `seq_len` cells over `vocab_size` tokens.
   static TRMConfig from_config(Config& config, int64_t seq_len, int64_t vocab_size);
 };
 
-struct TRMStep {
-  at::Tensor y, z;     // the carry for the next supervision step, detached: [B, L, D]
-  at::Tensor logits;   // [B, L, V]
-  at::Tensor q_halt;   // [B]: > 0 means "halt"
-};
+using TRMStep = ReasonerStep;
 
-struct TRMImpl : torch::nn::Module {
+// `halting` (ReasonerImpl) is taken from cfg's halt_max_steps, halt_exploration and act_continue.
+struct TRMImpl : ReasonerImpl {
   explicit TRMImpl(const TRMConfig& cfg);
   // Initial carry: the fixed H_init / L_init vectors broadcast over [B, L].
-  std::pair<at::Tensor, at::Tensor> initial_carry(int64_t batch) const;
+  std::pair<at::Tensor, at::Tensor> initial_carry(int64_t batch) const override;
   // One supervision step on tokens [B, L] from the carry (y, z).
-  TRMStep step(const at::Tensor& tokens, const at::Tensor& y, const at::Tensor& z);
+  ReasonerStep step(const at::Tensor& tokens, const at::Tensor& y, const at::Tensor& z) override;
+  std::string describe() const override;
 
   TRMConfig cfg;
   torch::nn::Embedding embed_tokens{nullptr};

@@ -10,7 +10,7 @@
 #include "core/log/log.h"
 #include "core/seed.h"
 #include "recursive/puzzles/sudoku.h"
-#include "recursive/trm_objective.h"
+#include "recursive/deep_supervision.h"
 
 namespace beyond {
 namespace {
@@ -63,8 +63,8 @@ class SudokuTRM : public Experiment {
     augment_ = c.get_bool("task.augment", true);
     batch_ = c.get_int("train.batch_size", 64, 1, 1 << 16);
     eval_batch_ = c.get_int("eval.batch_size", 256, 1, 1 << 16);
-    model_cfg_ = TRMConfig::from_config(c, shape_.cells(), shape_.size() + 2);
-    eval_steps_ = c.get_int("eval.steps", model_cfg_.halt_max_steps, 1, 1024);
+    model_spec_ = read_reasoner(c, shape_.cells(), shape_.size() + 2);
+    eval_steps_ = c.get_int("eval.steps", model_spec_.halting.max_steps, 1, 1024);
     train_ = TrainOptions::from_config(c);
   }
 
@@ -84,18 +84,16 @@ class SudokuTRM : public Experiment {
     }
     const auto test_inputs = to_tensor(test_in), test_labels = to_tensor(test_out);
 
-    TRM model(model_cfg_);
+    Reasoner model = model_spec_.build();  // after the run's seed is set
     model->to(ctx.device);
-    int64_t n_params = 0;
-    for (const auto& p : model->parameters()) n_params += p.numel();
-    log::info("TRM: " + std::to_string(n_params) + " parameters, T=" + std::to_string(model_cfg_.h_cycles) +
-              " n=" + std::to_string(model_cfg_.l_cycles) + " N_sup=" + std::to_string(model_cfg_.halt_max_steps));
-    TRMObjective objective(model);
+    const int64_t n_params = model->parameter_count();
+    log::info(model->describe());
+    DeepSupervisionObjective objective(model);
     const auto batch = [&](int64_t step, int64_t micro) {
       std::mt19937_64 rng(batch_seed(seed, step, micro));
       std::uniform_int_distribution<size_t> pick(0, train_pool.puzzles.size() - 1);
       std::uniform_real_distribution<double> unit(0.0, 1.0);
-      std::uniform_int_distribution<int64_t> explore_steps(2, model_cfg_.halt_max_steps);
+      std::uniform_int_distribution<int64_t> explore_steps(2, std::max<int64_t>(2, model_spec_.halting.max_steps));
       std::vector<std::vector<int64_t>> in, out;
       std::vector<int64_t> min_steps;
       for (int64_t i = 0; i < batch_; ++i) {
@@ -103,12 +101,12 @@ class SudokuTRM : public Experiment {
         const auto t = augment_ ? SudokuTransform::random(shape_, rng) : SudokuTransform::identity(shape_);
         in.push_back(sudoku_tokens(t.apply(p.puzzle)));
         out.push_back(sudoku_tokens(t.apply(p.solution)));
-        min_steps.push_back(unit(rng) < model_cfg_.halt_exploration ? explore_steps(rng) : 0);
+        min_steps.push_back(unit(rng) < model_spec_.halting.exploration ? explore_steps(rng) : 0);
       }
       return Batch{{"inputs", to_tensor(in)}, {"labels", to_tensor(out)}, {"min_steps", at::tensor(min_steps, at::kLong)}};
     };
     const auto evaluate = [&]() {
-      last_eval_ = evaluate_trm(model, test_inputs, test_labels, eval_steps_, eval_batch_);
+      last_eval_ = evaluate_reasoner(*model, test_inputs, test_labels, eval_steps_, eval_batch_);
       return Metrics{{"exact_accuracy", last_eval_.exact}, {"cell_accuracy", last_eval_.cell},
                      {"mean_halt_step", last_eval_.mean_halt_step}};
     };
@@ -144,9 +142,9 @@ class SudokuTRM : public Experiment {
   int givens_ = 6;
   int64_t train_puzzles_ = 2000, test_puzzles_ = 1000, batch_ = 64, eval_batch_ = 256, eval_steps_ = 16;
   bool augment_ = true;
-  TRMConfig model_cfg_;
+  ReasonerSpec model_spec_;
   TrainOptions train_;
-  TRMEvaluation last_eval_;
+  ReasonerEvaluation last_eval_;
   std::string report_;
 };
 

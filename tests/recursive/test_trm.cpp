@@ -1,39 +1,12 @@
-// TRM: the recursion written out by hand, where the gradient flows, and the deep-supervision carry.
+// TRM: the recursion written out by hand, where the gradient flows, and the "w/ ACT" head.
 #include <gtest/gtest.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include "recursive/trm_objective.h"
+#include "tests/recursive/tiny_reasoners.h"
 
 using namespace beyond;
-
-namespace {
-
-TRMConfig tiny_trm(int64_t h = 3, int64_t l = 2, int64_t n_sup = 4) {
-  TRMConfig c;
-  c.net.vocab_size = 6;
-  c.net.max_seq_len = 16;
-  c.net.d_model = 32;
-  c.net.n_layers = 2;
-  c.net.n_heads = 4;
-  c.net.norm_scale = false;
-  c.net.norm_placement = "post";
-  c.net.causal = false;
-  c.net.tie_embeddings = false;
-  c.net.init = "lecun";
-  c.net.embedding_scale = true;
-  c.h_cycles = h;
-  c.l_cycles = l;
-  c.halt_max_steps = n_sup;
-  return c;
-}
-
-at::Tensor tokens(int64_t b, int64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
-  return at::randint(0, 6, {b, 16}, gen, at::kLong);
-}
-
-}  // namespace
+using namespace beyond::testing;
 
 TEST(TRM, StepEqualsTheRecursionWrittenOut) {
   torch::manual_seed(0);
@@ -55,6 +28,7 @@ TEST(TRM, StepEqualsTheRecursionWrittenOut) {
   EXPECT_TRUE(at::allclose(out.q_halt, m->q_head(y.select(1, 0)).squeeze(-1), 1e-5, 1e-6));
   // The halting head starts at bias -5 with zero weights: nothing halts at first.
   EXPECT_TRUE(at::allclose(out.q_halt, at::full_like(out.q_halt, -5.0)));
+  EXPECT_FALSE(out.q_continue.defined()) << "no continue head without act_continue";
   EXPECT_FALSE(out.y.requires_grad());
 }
 
@@ -73,68 +47,29 @@ TEST(TRM, GradientFlowsOnlyThroughTheLastCycle) {
   }
 }
 
-TEST(TRMObjective, HaltedSlotsTakeNewExamplesRunningOnesKeepTheirs) {
-  torch::manual_seed(0);
-  const auto b1 = tokens(3, 10), b2 = tokens(3, 11), b3 = tokens(3, 12);
-  const auto batch = [](const at::Tensor& t, int64_t min_steps) {
-    return Batch{{"inputs", t}, {"labels", t}, {"min_steps", at::full({3}, min_steps, at::kLong)}};
-  };
-  // Never halting by q (bias -5): slots keep their example until halt_max_steps = 2.
+TEST(TRM, ActContinueAddsAContinueHeadAndNothingElse) {
+  auto cfg = tiny_trm(1, 1);
+  torch::manual_seed(3);
+  TRM plain(cfg);
+  cfg.act_continue = true;
+  TRM act(cfg);
+  EXPECT_FALSE(plain->halting.act_continue);
+  EXPECT_TRUE(act->halting.act_continue);
+  EXPECT_EQ(act->q_head->weight.size(0), 2);
+  EXPECT_EQ(act->parameter_count(), plain->parameter_count() + 32 + 1);
+  // With the other weights made equal, the answer path does not depend on the extra head.
   {
-    TRM m(tiny_trm(1, 1, 2));
-    TRMObjective obj(m);
-    obj.loss(batch(b1, 0));
-    obj.loss(batch(b2, 0));
-    EXPECT_TRUE(at::equal(obj.state().at("inputs"), b1));
-    EXPECT_TRUE(at::equal(obj.state().at("steps"), at::full({3}, 2, at::kLong)));
-    obj.loss(batch(b3, 0));  // all halted at 2 steps: every slot restarts on b3
-    EXPECT_TRUE(at::equal(obj.state().at("inputs"), b3));
-    EXPECT_TRUE(at::equal(obj.state().at("steps"), at::ones({3}, at::kLong)));
+    at::NoGradGuard g;
+    const auto plain_params = plain->named_parameters();
+    for (auto& p : act->named_parameters())
+      if (p.key().rfind("q_head", 0) != 0) p.value().copy_(plain_params[p.key()]);
   }
-  // Always halting by q (bias +5) after one step, unless exploration sets a minimum.
-  {
-    TRM m(tiny_trm(1, 1, 8));
-    {
-      at::NoGradGuard g;
-      m->q_head->bias.fill_(5.0);
-    }
-    TRMObjective obj(m);
-    obj.loss(batch(b1, 0));
-    EXPECT_TRUE(obj.state().at("halted").all().item<bool>());
-    obj.loss(batch(b2, 3));  // fresh slots with a minimum of 3 steps
-    EXPECT_TRUE(at::equal(obj.state().at("inputs"), b2));
-    obj.loss(batch(b3, 0));
-    EXPECT_TRUE(at::equal(obj.state().at("inputs"), b2)) << "a slot below its minimum must keep running";
-    EXPECT_FALSE(obj.state().at("halted").any().item<bool>());
-    obj.loss(batch(b3, 0));
-    EXPECT_TRUE(obj.state().at("halted").all().item<bool>());
-  }
-}
-
-TEST(TRMObjective, StateRoundTripContinuesIdentically) {
-  torch::manual_seed(0);
-  TRM m(tiny_trm(2, 1, 3));
-  TRMObjective a(m), b(m);
-  const auto batch = [](int64_t s) {
-    const auto t = tokens(3, s);
-    return Batch{{"inputs", t}, {"labels", t}, {"min_steps", at::zeros({3}, at::kLong)}};
-  };
-  a.loss(batch(1));
-  a.loss(batch(2));
-  b.load_state(a.state());
-  const auto la = a.loss(batch(3)).loss.item<double>(), lb = b.loss(batch(3)).loss.item<double>();
-  EXPECT_EQ(la, lb);
-  EXPECT_TRUE(at::equal(a.state().at("y"), b.state().at("y")));
-}
-
-TEST(TRMEvaluate, RunsEveryStepWithoutHalting) {
-  torch::manual_seed(0);
-  TRM m(tiny_trm(1, 1, 4));
-  const auto x = tokens(5, 3);
-  const auto e = evaluate_trm(m, x, x, 4, 2);
-  ASSERT_EQ(e.exact_by_step.size(), 4u);
-  EXPECT_EQ(e.predictions.size(0), 5);
-  EXPECT_EQ(e.mean_halt_step, 4.0);  // q never > 0 at init
-  // The reported exact accuracy is the naive count over the predictions.
-  EXPECT_DOUBLE_EQ(e.exact, (e.predictions == x).all(-1).to(at::kDouble).mean().item<double>());
+  const auto x = tokens(3, 4);
+  auto [y0, z0] = act->initial_carry(3);
+  const auto a = act->step(x, y0, z0), p = plain->step(x, y0, z0);
+  EXPECT_TRUE(at::equal(a.logits, p.logits));
+  ASSERT_TRUE(a.q_continue.defined());
+  EXPECT_TRUE(at::allclose(a.q_continue, at::full({3}, -5.0)));
+  EXPECT_TRUE(at::allclose(a.q_halt, at::full({3}, -5.0)));
+  EXPECT_NE(act->describe().find("ACT continue"), std::string::npos) << act->describe();
 }

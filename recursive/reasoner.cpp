@@ -1,0 +1,107 @@
+#include "recursive/reasoner.h"
+
+#include <ATen/ATen.h>
+
+#include "core/config.h"
+#include "recursive/hrm.h"
+#include "recursive/transformer_baseline.h"
+#include "recursive/trm.h"
+
+namespace beyond {
+
+HaltingConfig HaltingConfig::from_config(Config& c, const HaltingConfig& defaults, bool read_act_continue) {
+  HaltingConfig h = defaults;
+  h.max_steps = c.get_int("model.halt_max_steps", h.max_steps, 1, 256);
+  // Exploration draws a minimum from U{2..max_steps}: with one step there is nothing to explore.
+  if (h.max_steps < 2) h.exploration = 0.0;
+  h.exploration = c.get_float("model.halt_exploration", h.exploration, 0.0, 1.0);
+  if (h.max_steps < 2 && h.exploration > 0)
+    throw c.error("model.halt_exploration", "model.halt_exploration needs model.halt_max_steps >= 2");
+  if (read_act_continue) h.act_continue = c.get_bool("model.act_continue", h.act_continue);
+  return h;
+}
+
+at::Device ReasonerImpl::device() const {
+  const auto params = parameters();
+  return params.empty() ? at::Device(at::kCPU) : params.front().device();
+}
+
+int64_t ReasonerImpl::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+TransformerConfig reasoner_net_defaults(int64_t seq_len, int64_t vocab_size, int64_t n_layers) {
+  TransformerConfig d;  // report §1.1
+  d.vocab_size = vocab_size;
+  d.max_seq_len = seq_len;
+  d.d_model = 128;
+  d.n_layers = n_layers;
+  d.n_heads = 4;
+  d.mixer = "attention";
+  d.mlp = "swiglu";
+  d.mlp_ratio = 4.0 * 2.0 / 3.0;
+  d.norm = "rmsnorm";
+  d.norm_scale = false;
+  d.norm_placement = "post";
+  d.positional = "rope";
+  d.causal = false;
+  d.tie_embeddings = false;
+  d.init = "lecun";
+  d.embedding_scale = true;
+  return d;
+}
+
+TransformerConfig read_reasoner_net(Config& c, const TransformerConfig& defaults, const std::string& who) {
+  auto net = TransformerConfig::from_config(c, "model", defaults);
+  if (net.causal) throw c.error("model.causal", who + "'s net is bidirectional: model.causal must be false");
+  if (net.max_seq_len != defaults.max_seq_len)
+    throw c.error("model.max_seq_len",
+                  "model.max_seq_len must equal the puzzle's " + std::to_string(defaults.max_seq_len) + " cells");
+  return net;
+}
+
+ReasonerSpec read_reasoner(Config& c, int64_t seq_len, int64_t vocab_size) {
+  ReasonerSpec spec;
+  spec.kind = c.get_choice("model.kind", "trm", {"trm", "hrm", "transformer"});
+  // Each kind reads only its own keys, so a key of another kind is reported as unknown.
+  if (spec.kind == "trm") {
+    const auto cfg = TRMConfig::from_config(c, seq_len, vocab_size);
+    spec.halting = {cfg.halt_max_steps, cfg.halt_exploration, cfg.act_continue};
+    spec.build = [cfg]() -> Reasoner { return std::make_shared<TRMImpl>(cfg); };
+  } else if (spec.kind == "hrm") {
+    const auto cfg = HRMConfig::from_config(c, seq_len, vocab_size);
+    spec.halting = cfg.halting;
+    spec.build = [cfg]() -> Reasoner { return std::make_shared<HRMImpl>(cfg); };
+  } else {
+    const auto cfg = TransformerBaselineConfig::from_config(c, seq_len, vocab_size);
+    spec.halting = cfg.halting;
+    spec.build = [cfg]() -> Reasoner { return std::make_shared<TransformerBaselineImpl>(cfg); };
+  }
+  return spec;
+}
+
+Reasoner make_reasoner(Config& c, int64_t seq_len, int64_t vocab_size) {
+  return read_reasoner(c, seq_len, vocab_size).build();
+}
+
+torch::nn::Linear make_q_head(int64_t d_model, bool act_continue) {
+  torch::nn::Linear q(torch::nn::LinearOptions(d_model, act_continue ? 2 : 1).bias(true));
+  reset_q_head(q);
+  return q;
+}
+
+void reset_q_head(torch::nn::Linear& q) {
+  at::NoGradGuard no_grad;
+  q->weight.zero_();
+  q->bias.fill_(-5.0);
+}
+
+void apply_q_head(torch::nn::Linear& q_head, const at::Tensor& hidden, ReasonerStep& out) {
+  const auto q = q_head(hidden.select(1, 0));  // (B, D) -> (B, 1 or 2)
+  out.q_halt = q.select(-1, 0);
+  if (q.size(-1) > 1) out.q_continue = q.select(-1, 1);
+}
+
+}  // namespace beyond
