@@ -401,6 +401,36 @@ std::vector<int64_t> Config::get_int_list(const std::string& key, const std::vec
   return v;
 }
 
+std::vector<std::string> Config::get_string_list(const std::string& key, const std::vector<std::string>& def) {
+  State& s = *state_;
+  std::vector<std::string> v = def;
+  if (auto n = s.read(key)) {
+    auto array = n->as_array();
+    if (!array) throw s.type_error(key, "an array of strings", *n);
+    v.clear();
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::node& e = *array->get(i);
+      auto x = e.as_string();
+      if (!x)
+        throw input_error(s.element_where(key, e) + ": " + key + "[" + std::to_string(i) +
+                          "]: expected a string, got " + describe(e));
+      v.push_back(x->get());
+    }
+  }
+  toml::array recorded;
+  for (const auto& x : v) recorded.push_back(x);
+  s.record(key, std::move(recorded));
+  return v;
+}
+
+std::vector<std::string> Config::keys(const std::string& table) const {
+  std::vector<std::string> out;
+  const toml::node* n = state_->find(table, false);
+  if (!n || !n->as_table()) return out;
+  for (const auto& [k, v] : *n->as_table()) out.emplace_back(k.str());
+  return out;
+}
+
 bool Config::has(const std::string& key) const { return state_->find(key, false) != nullptr; }
 
 void Config::allow_table(const std::string& table) { state_->allowed.push_back(table); }

@@ -47,6 +47,10 @@ class Config {
                                     int64_t min = std::numeric_limits<int64_t>::min(),
                                     int64_t max = std::numeric_limits<int64_t>::max());
 
+  std::vector<std::string> get_string_list(const std::string& key, const std::vector<std::string>& def);
+  // The keys directly under a table, sorted ({} when the table is absent). Marks nothing.
+  std::vector<std::string> keys(const std::string& table) const;
+
   // True when the file or an override sets the key (reads nothing, marks nothing).
   bool has(const std::string& key) const;
   // Marks every key under a table as known without reading it (for free-form tables).

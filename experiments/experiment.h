@@ -28,6 +28,9 @@ class Experiment {
   virtual void configure(Config& config) = 0;
   // Returns the final metrics; interrupted runs return what they have and set *interrupted.
   virtual Metrics run(RunContext& ctx, bool* interrupted) = 0;
+  // `beyond eval RUN`: re-evaluates the run's latest checkpoint (the run folder is ctx.dir) with
+  // `steps` test-time steps (0: the run's own setting). InputError when the experiment has none.
+  virtual Metrics evaluate(RunContext& ctx, int64_t steps);
   // Markdown appended to the run's report.md (samples, tables); empty by default.
   virtual std::string report_markdown() const { return ""; }
 };

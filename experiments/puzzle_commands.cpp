@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "experiments/recursive/puzzle_experiment.h"
 #include "recursive/puzzles/maze.h"
 #include "recursive/puzzles/random.h"
 #include "recursive/puzzles/sudoku.h"
@@ -223,6 +224,7 @@ int sudoku_show(const PuzzleArgs& a) {
   if (a.index >= static_cast<int64_t>(records.size()))
     throw InputError(a.input + ": --index " + std::to_string(a.index) + " but the file has " + std::to_string(records.size()) + " puzzles");
   const auto& rec = records[a.index];
+  if (!a.model.empty()) return sudoku_show_model(a.model, rec.puzzle, a.steps);
   std::cout << rec.where << ": " << rec.puzzle.shape.name() << ", " << rec.puzzle.givens() << " givens\n" << pretty_sudoku(rec.puzzle);
   if (const auto conflict = sudoku_conflict(rec.puzzle); !conflict.empty()) std::cout << "the givens conflict: " << conflict << "\n";
   if (a.solve) {
@@ -323,7 +325,11 @@ PuzzleCli::PuzzleCli(CLI::App& app) {
   sudoku_show_->add_option("puzzle", a.input, "a puzzle string, or a file")->required();
   sudoku_show_->add_option("--index", a.index, "which puzzle of the file, from 0")->capture_default_str()->check(CLI::NonNegativeNumber);
   sudoku_show_->add_flag("--solve", a.solve, "print the solution as well");
-  sudoku_show_->footer("Example: beyond sudoku show 4...3.......6..8..........1....5..9..8....6...7.2........1.27..5.3....4.9........ --solve");
+  sudoku_show_->add_option("--model", a.model, "a trained sudoku run folder: print its answer after every supervision step, "
+                                               "marking changed and wrong cells");
+  sudoku_show_->add_option("--steps", a.steps, "with --model: supervision steps (0: the run's own)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sudoku_show_->footer("Example: beyond sudoku show 4...3.......6..8..........1....5..9..8....6...7.2........1.27..5.3....4.9........ --solve\n"
+                       "Example: beyond sudoku show ..3.1.........4. --model runs/quickstart --steps 4");
 
   auto* maze = app.add_subcommand("maze", "Mazes with a start, a goal and their shortest path, in HRM's glyphs ('#' wall, ' ' open, S, G, 'o' path)");
   maze->require_subcommand(1);

@@ -26,6 +26,8 @@ struct PuzzleArgs {
   double loops = 0.2;          // maze loop fraction
   int min_path = -1;           // maze minimum S-G path length (-1: the side length)
   std::string input;           // FILE_OR_PUZZLE / FILE / PUZZLE / FILE_OR_INDEX
+  std::string model;           // sudoku show: a trained run folder whose model answers the puzzle
+  int64_t steps = 0;           // sudoku show --model: supervision steps (0: the run's own)
 };
 
 class PuzzleCli {

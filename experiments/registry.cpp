@@ -1,7 +1,7 @@
 #include "core/config.h"
 #include "experiments/experiment.h"
 #include "experiments/quickstart/digit_sort.h"
-#include "experiments/recursive/sudoku_trm.h"
+#include "experiments/recursive/puzzle_experiment.h"
 #include "experiments/text/text_lm.h"
 
 namespace beyond {
@@ -10,7 +10,8 @@ static const std::vector<std::pair<std::string, ExperimentFactory>>& registry() 
   static const std::vector<std::pair<std::string, ExperimentFactory>> r = {
       {"digit_sort", [] { return make_digit_sort(); }},
       {"text_lm", [] { return make_text_lm(); }},
-      {"sudoku_trm", [] { return make_sudoku_trm(); }},
+      {"sudoku", [] { return make_sudoku_experiment(); }},
+      {"maze", [] { return make_maze_experiment(); }},
   };
   return r;
 }

@@ -60,6 +60,25 @@ void write_report(const RunDir& dir, const RunOptions& opt, const nlohmann::json
 
 }  // namespace
 
+Metrics Experiment::evaluate(RunContext&, int64_t) {
+  throw InputError("this experiment has no separate evaluation; its `beyond run` reports the metrics");
+}
+
+int eval_run(const std::string& run_dir, int64_t steps) {
+  const std::string config_path = run_dir + "/config.toml";
+  if (!fs::is_regular_file(config_path)) throw InputError("'" + run_dir + "' is not a run folder (no config.toml)");
+  Resolved r = resolve(config_path, {"run.dir=" + run_dir});
+  RunDir dir(r.options.dir);
+  if (r.options.threads > 0) at::set_num_threads(static_cast<int>(r.options.threads));
+  torch::manual_seed(static_cast<uint64_t>(r.options.seed));
+  RunContext ctx{r.options, &dir, r.config.resolved_toml(), resolve_device(r.options.device)};
+  const Metrics m = r.experiment->evaluate(ctx, steps);
+  std::string line = "eval:";
+  for (const auto& [k, v] : m) line += " " + k + "=" + c10::str(v);
+  log::info(line);
+  return 0;
+}
+
 std::string resolve_config(const std::string& path, const std::vector<std::string>& overrides) {
   return resolve(path, overrides).config.resolved_toml();
 }

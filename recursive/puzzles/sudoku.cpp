@@ -383,7 +383,7 @@ std::vector<int64_t> sudoku_tokens(const SudokuGrid& grid) {
   return out;
 }
 
-std::string pretty_sudoku(const SudokuGrid& grid) {
+std::string pretty_sudoku(const SudokuGrid& grid, const std::vector<uint8_t>& marks, bool color) {
   const SudokuShape s = grid.shape;
   const int n = s.size();
   std::string border = "+";
@@ -395,8 +395,17 @@ std::string pretty_sudoku(const SudokuGrid& grid) {
     for (int c = 0; c < n; ++c) {
       if (c % s.box_cols == 0) out += "| ";
       const int v = grid.at(r, c);
-      out += v ? digit_char(v) : '.';
-      out += ' ';
+      const uint8_t mark = marks.empty() ? kMarkNone : marks[static_cast<size_t>(r * n + c)];
+      const char glyph = v ? digit_char(v) : '.';
+      if (mark == kMarkNone) {
+        out += glyph;
+        out += ' ';
+      } else if (color) {  // red for wrong (bold when it also changed), yellow for changed
+        out += std::string(mark & kMarkWrong ? (mark & kMarkChanged ? "\033[1;31m" : "\033[31m") : "\033[1;33m") + glyph + "\033[0m ";
+      } else {
+        out += glyph;
+        out += mark & kMarkWrong ? '!' : '*';
+      }
     }
     out += "|\n";
   }

@@ -118,6 +118,10 @@ std::vector<int64_t> sudoku_tokens(const SudokuGrid& grid);
 // The grid with box borders, for terminals:
 //   +-------+-------+
 //   | 5 3 . | . 7 . |
-std::string pretty_sudoku(const SudokuGrid& grid);
+//
+// `marks` (one per cell, or empty) flags cells: kMarkChanged or kMarkWrong. With `color` they are
+// drawn yellow / red on a terminal; without, the character after the cell becomes '*' / '!'.
+enum SudokuMark : uint8_t { kMarkNone = 0, kMarkChanged = 1, kMarkWrong = 2, kMarkChangedWrong = 3 };
+std::string pretty_sudoku(const SudokuGrid& grid, const std::vector<uint8_t>& marks = {}, bool color = false);
 
 }  // namespace beyond

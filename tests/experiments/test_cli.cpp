@@ -27,7 +27,7 @@ std::string write(const std::string& dir, const std::string& name, const std::st
   return path;
 }
 
-const std::string kQuickstart = std::string(BEYOND_SOURCE_DIR) + "/experiments/configs/quickstart.toml";
+const std::string kQuickstart = std::string(BEYOND_SOURCE_DIR) + "/experiments/configs/digit_sort.toml";
 
 }  // namespace
 

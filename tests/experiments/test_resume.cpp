@@ -20,7 +20,7 @@ std::string fresh_dir(const std::string& name) { return fresh_temp_dir("resume_"
 
 // A short quickstart with dropout, so that the restored RNG state matters too.
 const std::string kRun = std::string("run ") + BEYOND_SOURCE_DIR +
-                         "/experiments/configs/quickstart.toml train.steps=40 train.checkpoint_every=10 "
+                         "/experiments/configs/digit_sort.toml train.steps=40 train.checkpoint_every=10 "
                          "train.eval_every=0 eval.size=20 model.dropout=0.1 train.ema=0.9 run.threads=1 ";
 
 }  // namespace

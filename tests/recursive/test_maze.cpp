@@ -276,3 +276,28 @@ TEST(Maze, CsvRoundTripAndErrors) {
   std::ofstream(bad) << "question,answer\n";
   EXPECT_THROW(load_maze_csv(bad), InputError);
 }
+
+// Every dihedral transform keeps the answer the unique shortest path of the transformed maze,
+// matches a hand-written rotation on a 3x3 grid, and is undone by its listed inverse.
+TEST(Maze, DihedralTransformsKeepTheLabel) {
+  // "abcdefghi" as a 3x3 grid; numpy's rot90 (counter-clockwise) gives rows "cfi", "beh", "adg".
+  EXPECT_EQ(maze_dihedral("abcdefghi", 3, 1), "cfibehadg");
+  EXPECT_EQ(maze_dihedral("abcdefghi", 3, 4), "cbafedihg");
+  EXPECT_EQ(maze_dihedral("abcdefghi", 3, 6), "adgbehcfi");
+  const int inverse[8] = {0, 3, 2, 1, 4, 5, 6, 7};
+  MazeGenerateOptions opt;
+  opt.size = 13;
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 3; ++trial) {
+    const Maze m = generate_maze(opt, rng);
+    for (int id = 0; id < 8; ++id) {
+      const std::string q = maze_dihedral(m.question, m.size, id), a = maze_dihedral(m.answer, m.size, id);
+      EXPECT_EQ(maze_dihedral(q, m.size, inverse[id]), m.question) << "id " << id;
+      const int s = static_cast<int>(q.find('S')), g = static_cast<int>(q.find('G'));
+      const Reference from_s = reference_bfs(q, m.size, s);
+      EXPECT_EQ(from_s.paths[g], 1.0) << "id " << id;
+      EXPECT_EQ(count_of(a, 'o'), from_s.dist[g] - 1) << "id " << id;
+      EXPECT_NO_THROW(Maze::parse(q, a, "dihedral " + std::to_string(id)));
+    }
+  }
+}
