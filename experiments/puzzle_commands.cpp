@@ -329,7 +329,7 @@ PuzzleCli::PuzzleCli(CLI::App& app) {
                                                "marking changed and wrong cells");
   sudoku_show_->add_option("--steps", a.steps, "with --model: supervision steps (0: the run's own)")->capture_default_str()->check(CLI::NonNegativeNumber);
   sudoku_show_->footer("Example: beyond sudoku show 4...3.......6..8..........1....5..9..8....6...7.2........1.27..5.3....4.9........ --solve\n"
-                       "Example: beyond sudoku show ..3.1.........4. --model runs/quickstart --steps 4");
+                       "Example: beyond sudoku show .12....31...2.4. --model runs/quickstart --steps 4");
 
   auto* maze = app.add_subcommand("maze", "Mazes with a start, a goal and their shortest path, in HRM's glyphs ('#' wall, ' ' open, S, G, 'o' path)");
   maze->require_subcommand(1);
