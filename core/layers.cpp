@@ -54,6 +54,17 @@ MLPImpl::MLPImpl(const std::string& kind_, int64_t dim, int64_t hidden, bool bia
 }
 
 at::Tensor MLPImpl::forward(const at::Tensor& x) {
+  if (!at::GradMode::is_enabled()) {
+    // Without autograd nothing keeps the hidden activations, so they are updated in place: the
+    // same values with two fewer allocations of [..., hidden] (TRM's no-grad recursions, decoding).
+    auto h = kind == "swiglu" ? gate_proj(x) : up_proj(x);
+    if (kind == "swiglu") {
+      at::silu_(h).mul_(up_proj(x));
+    } else {
+      at::gelu_(h);
+    }
+    return down_proj(h);
+  }
   if (kind == "swiglu") return down_proj(at::silu(gate_proj(x)) * up_proj(x));
   return down_proj(at::gelu(up_proj(x)));
 }
@@ -65,7 +76,9 @@ SequenceMLPImpl::SequenceMLPImpl(int64_t seq_len_, int64_t hidden, bool bias) : 
 at::Tensor SequenceMLPImpl::forward(const at::Tensor& x) {
   TORCH_CHECK(x.size(1) == seq_len, "mlp_t mixer was built for sequence length ", seq_len,
               " but got ", x.size(1));
-  return mlp(x.transpose(1, 2)).transpose(1, 2);  // (B,T,D) -> (B,D,T) -> mix T -> (B,T,D)
+  // (B,T,D) -> (B,D,T) -> mix T -> (B,T,D). Made contiguous once here: otherwise gate_proj and
+  // up_proj would each copy the transposed input.
+  return mlp(x.transpose(1, 2).contiguous()).transpose(1, 2);
 }
 
 }  // namespace beyond

@@ -5,6 +5,20 @@
 #include <cmath>
 
 namespace beyond {
+namespace {
+
+// residual + f for f a sublayer's fresh output, written into f when that gives the same values:
+// same dtype and shape (no promotion or broadcast, which autocast could bring) and f not a view
+// (the mlp_t mixer's output is a transpose, whose layout the sum should not take). Autograd keeps
+// neither operand of an addition, nor a linear layer's or dropout's output, so this is safe under
+// gradient too; it saves one activation-sized allocation per residual.
+at::Tensor add_residual(const at::Tensor& residual, at::Tensor f) {
+  if (f.scalar_type() == residual.scalar_type() && f.sizes() == residual.sizes() && !f.is_view())
+    return f.add_(residual);
+  return residual + f;
+}
+
+}  // namespace
 
 BlockImpl::BlockImpl(const TransformerConfig& cfg, int64_t layer)
     : placement(cfg.norm_placement), mix_over_sequence(cfg.mixer == "mlp_t"), dropout(cfg.dropout) {
@@ -36,11 +50,11 @@ at::Tensor BlockImpl::forward(const at::Tensor& x_in, bool causal, LayerCache* c
   const auto drop = [&](const at::Tensor& t) { return dropout > 0 ? at::dropout(t, dropout, is_training()) : t; };
   auto x = x_in;
   if (placement == "pre") {
-    x = x + drop(mix(norm_mix(attn_norm, x), causal, cache));
-    if (mlp) x = x + drop(mlp(mlp_norm(x)));
+    x = add_residual(x, drop(mix(norm_mix(attn_norm, x), causal, cache)));
+    if (mlp) x = add_residual(x, drop(mlp(mlp_norm(x))));
   } else if (placement == "post") {
-    x = norm_mix(attn_norm, x + drop(mix(x, causal, cache)));
-    if (mlp) x = mlp_norm(x + drop(mlp(x)));
+    x = norm_mix(attn_norm, add_residual(x, drop(mix(x, causal, cache))));
+    if (mlp) x = mlp_norm(add_residual(x, drop(mlp(x))));
   } else {  // sandwich
     x = x + drop(norm_mix(attn_post_norm, mix(norm_mix(attn_norm, x), causal, cache)));
     if (mlp) x = x + drop(mlp_post_norm(mlp(mlp_norm(x))));
