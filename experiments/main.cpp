@@ -104,6 +104,16 @@ int main(int argc, char** argv) {
   auto* bench_generate = bench->add_subcommand("ar-generate", "Generated tokens per second with and without the KV cache, at 256 and 1024 new tokens");
   bench_generate->add_option("--threads", bench_args.threads, "intra-op threads, both sides")->capture_default_str()->check(CLI::PositiveNumber);
   bench_generate->footer("Example: beyond bench ar-generate --threads 1");
+  beyond::BenchArgs trm_args;
+  trm_args.steps = 20;
+  trm_args.warmup = 3;
+  auto* bench_trm = bench->add_subcommand("trm-step", "Training steps per second of the Tiny Recursive Model at a config's size, C++ vs Python eager");
+  bench_trm->add_option("--config", trm_args.config, "TOML whose [model], task.size and [train] set the model and step (default: experiments/configs/sudoku9_trm.toml)");
+  bench_trm->add_option("overrides", trm_args.overrides, "key.sub=value overrides, applied after the file");
+  bench_trm->add_option("--steps", trm_args.steps, "timed steps")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_trm->add_option("--warmup", trm_args.warmup, "untimed steps first")->capture_default_str()->check(CLI::NonNegativeNumber);
+  bench_trm->add_option("--threads", trm_args.threads, "intra-op threads, both sides")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_trm->footer("Example: beyond bench trm-step --threads 1 model.mixer=attention model.positional=rope");
 
   beyond::PuzzleCli puzzles(app);  // sudoku generate|solve|rate|show, maze generate|show
 
@@ -125,6 +135,7 @@ int main(int argc, char** argv) {
     if (*sample) return beyond::sample_command(sample_args);
     if (*bench_train) return beyond::bench_ar_train(bench_args);
     if (*bench_generate) return beyond::bench_ar_generate(bench_args);
+    if (*bench_trm) return beyond::bench_trm_step(trm_args);
     if (puzzles.selected()) return puzzles.run();
     if (*info) {
       print_info();

@@ -4,12 +4,15 @@
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -17,8 +20,14 @@
 
 #include "autoregressive/generate.h"
 #include "autoregressive/lm_objective.h"
+#include "core/checkpoint.h"
+#include "core/config.h"
 #include "core/model.h"
 #include "core/optim.h"
+#include "core/safetensors.h"
+#include "core/trainer.h"
+#include "recursive/deep_supervision.h"
+#include "recursive/trm.h"
 
 namespace beyond {
 namespace {
@@ -82,15 +91,16 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-// Runs experiments/bench/reference/ar_reference.py with `args` and returns the JSON object it
-// prints last; otherwise sets `why` (no Python, no torch, a crash) and returns nothing.
-std::optional<nlohmann::json> run_reference(const std::string& args, std::string& why) {
+// Runs experiments/bench/reference/<script> with `args` and returns the JSON object it prints
+// last; otherwise sets `why` (no Python, no torch, a crash) and returns nothing.
+std::optional<nlohmann::json> run_reference(const std::string& script_name, const std::string& args,
+                                            std::string& why) {
   const std::string python = BEYOND_PYTHON;
   if (python.empty()) {
     why = "no Python configured (BEYOND_PYTHON is empty)";
     return std::nullopt;
   }
-  const std::string script = std::string(BEYOND_SOURCE_DIR) + "/experiments/bench/reference/ar_reference.py";
+  const std::string script = std::string(BEYOND_SOURCE_DIR) + "/experiments/bench/reference/" + script_name;
   const std::string cmd = shell_quote(python) + " " + shell_quote(script) + " " + args + " 2>&1";
   std::fflush(stdout);
   std::FILE* pipe = ::popen(cmd.c_str(), "r");
@@ -127,6 +137,64 @@ std::optional<nlohmann::json> run_reference(const std::string& args, std::string
     return std::nullopt;
   }
   return result;
+}
+
+// A folder under /tmp for the file handed to the Python reference, removed when done.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& name)
+      : path(std::filesystem::temp_directory_path() / ("beyond_" + name + "_" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+// beyond's SwiGLU width for a ratio of `width` (TransformerConfig::mlp_hidden, BlockImpl's mixer).
+int64_t swiglu_hidden(double ratio, int64_t width) {
+  return (static_cast<int64_t>(std::llround(ratio * static_cast<double>(width))) + 7) / 8 * 8;
+}
+
+std::string describe_trm(const TRMConfig& t) {
+  const auto& n = t.net;
+  std::string mixer;
+  if (n.mixer == "mlp_t") {
+    mixer = "mlp_t mixer (SwiGLU over the " + std::to_string(n.max_seq_len) + " cells, hidden " +
+            std::to_string(swiglu_hidden(n.mlp_ratio, n.max_seq_len)) + ")";
+  } else {
+    mixer = "attention (" + std::to_string(n.n_heads) + " heads of " + std::to_string(n.dim_per_head()) +
+            (n.kv_heads() != n.n_heads ? ", " + std::to_string(n.kv_heads()) + " kv heads" : std::string()) + ", " +
+            (n.rope_dims() > 0 ? "RoPE" : "no positions") + ")";
+  }
+  return "TRM, " + std::to_string(n.n_layers) + " blocks of d_model " + std::to_string(n.d_model) + ": " + mixer +
+         ", " + n.mlp + " " + std::to_string(n.mlp_hidden()) + ", " + n.norm_placement + "-norm " + n.norm +
+         (n.norm_scale ? "" : " without scale") + "; seq_len " + std::to_string(n.max_seq_len) + ", vocab " +
+         std::to_string(n.vocab_size) + "; T=" + std::to_string(t.h_cycles) + " n=" + std::to_string(t.l_cycles) +
+         (t.one_step_gradient ? " (one-step gradient)" : "") + " N_sup=" + std::to_string(t.halt_max_steps) +
+         (t.act_continue ? " with ACT continue" : "");
+}
+
+// What trm_reference.py needs to build the same model and step (it checks the knobs it implements).
+nlohmann::json trm_spec(const TRMConfig& t, const TrainOptions& train, int64_t warmup) {
+  const auto& n = t.net;
+  return {{"vocab_size", n.vocab_size}, {"seq_len", n.max_seq_len}, {"d_model", n.d_model},
+          {"n_layers", n.n_layers}, {"n_heads", n.n_heads}, {"n_kv_heads", n.kv_heads()},
+          {"head_dim", n.dim_per_head()}, {"mixer", n.mixer}, {"mlp", n.mlp}, {"mlp_ratio", n.mlp_ratio},
+          {"norm", n.norm}, {"norm_scale", n.norm_scale}, {"norm_eps", n.norm_eps},
+          {"norm_placement", n.norm_placement}, {"qk_norm", n.qk_norm},
+          {"positional", n.rope_dims() > 0 ? std::string("rope") : n.positional}, {"rope_theta", n.rope_theta},
+          {"causal", n.causal}, {"sliding_window", n.sliding_window}, {"dropout", n.dropout},
+          {"tie_embeddings", n.tie_embeddings}, {"bias", n.bias}, {"embedding_scale", n.embedding_scale},
+          {"h_cycles", t.h_cycles}, {"l_cycles", t.l_cycles}, {"halt_max_steps", t.halt_max_steps},
+          {"one_step_gradient", t.one_step_gradient}, {"act_continue", t.act_continue},
+          {"beta1", train.adamw.beta1}, {"beta2", train.adamw.beta2},
+          {"eps", train.adamw.eps}, {"weight_decay", train.adamw.weight_decay}, {"atan2", train.adamw.atan2},
+          {"grad_clip", train.grad_clip}, {"ema", train.ema}, {"precision", train.precision}, {"warmup", warmup}};
 }
 
 }  // namespace
@@ -187,7 +255,7 @@ int bench_ar_train(const BenchArgs& args) {
   const int64_t cpp_params = count_params(*model);
 
   std::string why;
-  const auto py = run_reference("train --steps " + std::to_string(args.steps) + " --warmup " +
+  const auto py = run_reference("ar_reference.py", "train --steps " + std::to_string(args.steps) + " --warmup " +
                                     std::to_string(args.warmup) + " --threads " + std::to_string(args.threads),
                                 why);
   std::printf("parameters: C++ %lld", static_cast<long long>(cpp_params));
@@ -271,7 +339,7 @@ int bench_ar_generate(const BenchArgs& args) {
   }
 
   std::string why;
-  const auto py = run_reference("generate --threads " + std::to_string(args.threads) + " --repeats " +
+  const auto py = run_reference("ar_reference.py", "generate --threads " + std::to_string(args.threads) + " --repeats " +
                                     std::to_string(kRepeats) + " --lengths " + std::to_string(lengths[0]) + " " +
                                     std::to_string(lengths[1]),
                                 why);
@@ -313,6 +381,157 @@ int bench_ar_generate(const BenchArgs& args) {
                   static_cast<long long>(rows[i].new_tokens), rows[i].py / rows[i + 1].py);
     }
   }
+  return 0;
+}
+
+int bench_trm_step(const BenchArgs& args) {
+  at::set_num_threads(args.threads);
+  const std::string path = args.config.empty()
+                               ? std::string(BEYOND_SOURCE_DIR) + "/experiments/configs/sudoku9_trm.toml"
+                               : args.config;
+  Config c = Config::load(path, args.overrides);
+  // The sudoku experiment's shapes: size^2 cells over size + 2 tokens.
+  const int64_t size = c.get_int("task.size", 9, 4, 9);
+  if (c.get_string("model.kind", "trm") != "trm") throw c.error("model.kind", "trm-step benchmarks TRM only");
+  const TRMConfig cfg = TRMConfig::from_config(c, size * size, size + 2);
+  const int64_t B = c.get_int("train.batch_size", 64, 1, 1 << 16);
+  const TrainOptions train = TrainOptions::from_config(c);
+  // [model] and [train] are read here in full, so a misspelt key there or in an override stops
+  // the bench; the other tables belong to the experiment.
+  for (const char* table : {"run", "task", "eval", "data"}) c.allow_table(table);
+  c.check_all_used();
+  if (train.precision != "fp32") throw c.error("train.precision", "the bench runs fp32 only");
+  const int64_t L = cfg.net.max_seq_len, V = cfg.net.vocab_size, total = args.warmup + args.steps;
+
+  torch::manual_seed(0);
+  TRM model(cfg);
+  model->train();
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  std::vector<at::Tensor> params;
+  for (const auto& p : model->named_parameters()) {
+    named.emplace_back(p.key(), p.value());
+    params.push_back(p.value());
+  }
+  const int64_t cpp_params = count_params(*model);
+
+  // Every step's batch, drawn up front so that only the step is timed: random cells, and the
+  // exploration minimum drawn as the experiment draws it (U{2..N_sup} with probability
+  // halt_exploration, else 0). The halting schedule then matches a real run's start.
+  const auto inputs = at::randint(0, V, {total, B, L}, at::kLong);
+  const auto labels = at::randint(1, V, {total, B, L}, at::kLong);
+  const auto explore = at::rand({total, B}) < cfg.halt_exploration;
+  const auto draws = at::randint(2, std::max<int64_t>(cfg.halt_max_steps, 2) + 1, {total, B}, at::kLong);
+  const auto min_steps = at::where(explore, draws, at::zeros_like(draws));
+  std::vector<double> lrs;
+  for (int64_t i = 0; i < total; ++i) lrs.push_back(train.schedule.at(i));
+  std::vector<Batch> batches;
+  for (int64_t i = 0; i < total; ++i)
+    batches.push_back({{"inputs", inputs[i]}, {"labels", labels[i]}, {"min_steps", min_steps[i]}});
+
+  // The reference starts from these weights and batches: written before the first step.
+  TempDir tmp("trm_step");
+  const std::string data_path = (tmp.path / "data.safetensors").string();
+  {
+    safetensors::Tensors out;
+    for (const auto& [name, t] : module_state(*model)) out["model." + name] = t.detach();
+    out["inputs"] = inputs;
+    out["labels"] = labels;
+    out["min_steps"] = min_steps;
+    out["lr"] = at::tensor(lrs, at::kDouble);
+    safetensors::save(data_path, out, {{"spec", trm_spec(cfg, train, args.warmup).dump()}});
+  }
+
+  std::printf("trm-step: %s\n", path.c_str());
+  std::printf("model: %s; %lld parameters\n", describe_trm(cfg).c_str(), static_cast<long long>(cpp_params));
+  const std::string ema_text = train.ema > 0 ? ", EMA " + format_number("%g", train.ema) : "";
+  std::printf("step: batch %lld, one deep-supervision step as the Trainer runs it: carry refill, forward (%lld latent "
+              "recursions of %lld z-updates + 1 y-update, the last with gradient), stable-max CE (float64) + 0.5 "
+              "halt BCE, backward, clip_grad_norm(%g), %s (lr from the schedule, betas %g/%g, wd %g)%s\n",
+              static_cast<long long>(B), static_cast<long long>(cfg.h_cycles), static_cast<long long>(cfg.l_cycles),
+              train.grad_clip, train.adamw.atan2 ? "AdamATan2" : "AdamW", train.adamw.beta1, train.adamw.beta2,
+              train.adamw.weight_decay, ema_text.c_str());
+  std::printf("timing: %lld steps after %lld warm-up, %d thread(s), fp32\n", static_cast<long long>(args.steps),
+              static_cast<long long>(args.warmup), args.threads);
+
+  DeepSupervisionObjective objective(model.ptr());
+  AdamW optimizer(named, train.adamw);
+  std::unique_ptr<EMA> ema = train.ema > 0 ? std::make_unique<EMA>(named, train.ema) : nullptr;
+  std::vector<double> step_ms, losses;
+  std::array<std::vector<double>, 5> phase_ms;  // forward (with zero_grad, carry and loss), backward, clip, optimizer, ema
+  for (int64_t i = 0; i < total; ++i) {
+    std::array<Clock::time_point, 6> t;
+    t[0] = Clock::now();
+    optimizer.zero_grad();
+    const auto out = objective.loss(batches[static_cast<size_t>(i)]);
+    t[1] = Clock::now();
+    out.loss.backward();
+    losses.push_back(out.loss.item<double>());
+    t[2] = Clock::now();
+    clip_grad_norm(params, train.grad_clip);
+    t[3] = Clock::now();
+    optimizer.step(lrs[static_cast<size_t>(i)]);
+    t[4] = Clock::now();
+    if (ema) ema->update();
+    t[5] = Clock::now();
+    if (i < args.warmup) continue;
+    step_ms.push_back(1e3 * std::chrono::duration<double>(t[5] - t[0]).count());
+    for (size_t k = 0; k < 5; ++k) phase_ms[k].push_back(1e3 * std::chrono::duration<double>(t[k + 1] - t[k]).count());
+  }
+
+  std::string why;
+  const auto py = run_reference("trm_reference.py",
+                                "--data " + shell_quote(data_path) + " --threads " + std::to_string(args.threads), why);
+  std::printf("parameters: C++ %lld", static_cast<long long>(cpp_params));
+  if (py) std::printf(", Python %lld", static_cast<long long>((*py)["params"].get<int64_t>()));
+  std::printf(" (the reference loads the C++ initial weights and the same batches); threads: C++ %d",
+              at::get_num_threads());
+  if (py) std::printf(", Python %d", (*py)["threads"].get<int>());
+  std::printf("\n");
+  std::vector<double> py_losses;
+  if (py) py_losses = (*py)["losses"].get<std::vector<double>>();
+  if (py && !py_losses.empty()) {
+    // The first step is the check. Later steps drift apart from float rounding in the backward
+    // pass: AdamATan2's first updates are sign-like, and the recursion amplifies small changes
+    // (with train.lr=0 the losses of every step agree).
+    double largest = 0.0;
+    for (size_t i = 0; i < std::min(losses.size(), py_losses.size()); ++i)
+      largest = std::max(largest, std::abs(losses[i] - py_losses[i]));
+    std::printf("loss at the first step: C++ %.9f, Python %.9f; largest difference over all %zu steps %.1e\n",
+                losses.front(), py_losses.front(), losses.size(), largest);
+  }
+  std::printf("\n%-32s %10s %8s %8s %8s %8s %8s %9s %8s %8s\n", "implementation (ms; medians)", "step", "mean",
+              "steps/s", "forward", "backward", "clip", "optimizer", "ema", "loss");
+  const auto row = [](const std::string& name, double med, double avg, const std::array<double, 5>& phases,
+                      double loss) {
+    std::printf("%-32s %10.2f %8.2f %8.3f %8.2f %8.2f %8.2f %9.2f %8.2f %8.4f\n", name.c_str(), med, avg, 1e3 / med,
+                phases[0], phases[1], phases[2], phases[3], phases[4], loss);
+  };
+  const double cpp_median = median(step_ms);
+  std::array<double, 5> cpp_phases{};
+  for (size_t k = 0; k < 5; ++k) cpp_phases[k] = median(phase_ms[k]);
+  row("C++ (LibTorch)", cpp_median, mean(step_ms), cpp_phases, losses.back());
+  if (!py) {
+    std::printf("\nPython reference unavailable: %s\n", why.c_str());
+    return 0;
+  }
+  const auto& ph = (*py)["phases_ms"];
+  const double py_median = (*py)["median_ms"].get<double>();
+  row("Python eager (torch " + (*py)["torch"].get<std::string>() + ")", py_median, (*py)["mean_ms"].get<double>(),
+      {ph["forward"].get<double>(), ph["backward"].get<double>(), ph["clip"].get<double>(),
+       ph["optimizer"].get<double>(), ph["ema"].get<double>()},
+      py_losses.empty() ? std::nan("") : py_losses.back());
+  std::printf("\n");
+  if ((*py)["params"].get<int64_t>() != cpp_params) {
+    std::printf("error: parameter counts differ, so the reference is not the same model; no ratio\n");
+    return 1;
+  }
+  // Same weights, same batch: the first loss differs only by float rounding unless the step differs.
+  if (py_losses.empty() || !(std::abs(py_losses.front() - losses.front()) <= 1e-4 * std::abs(losses.front()))) {
+    std::printf("error: the first-step losses differ, so the reference does not compute the same step; no ratio\n");
+    return 1;
+  }
+  std::printf("C++ / Python eager: %.2fx steps per second (median step times; target >= 1.3x)\n",
+              py_median / cpp_median);
   return 0;
 }
 

@@ -1,15 +1,19 @@
 // `beyond bench ...`: speed benchmarks of the C++ core, side by side with a PyTorch eager
-// reference of the same model (experiments/bench/reference/ar_reference.py) run as a subprocess.
+// reference of the same model (experiments/bench/reference/*.py) run as a subprocess.
 // Benchmarks, not tests: they print numbers and fail only when something cannot run.
 #pragma once
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace beyond {
 
 struct BenchArgs {
-  int64_t steps = 50;   // ar-train: timed steps
-  int64_t warmup = 10;  // ar-train: untimed steps first (allocator, caches, lazy init)
+  int64_t steps = 50;   // ar-train, trm-step: timed steps
+  int64_t warmup = 10;  // ar-train, trm-step: untimed steps first (allocator, caches, lazy init)
   int threads = 1;      // intra-op threads for both sides; 1 is the stable default on a noisy machine
+  std::string config;   // trm-step: the TOML whose [model] and [train] set the sizes (empty: sudoku9_trm.toml)
+  std::vector<std::string> overrides;  // trm-step: key.sub=value, applied after the file
 };
 
 // Training steps per second of the GPT-2 style anchor model, C++ vs Python eager.
@@ -17,5 +21,10 @@ int bench_ar_train(const BenchArgs& args);
 
 // Generated tokens per second with and without the KV cache at 256 and 1024 new tokens.
 int bench_ar_generate(const BenchArgs& args);
+
+// Training steps per second of the Tiny Recursive Model at a config's size (one step = one
+// deep-supervision step for the batch, as the Trainer runs it), C++ vs Python eager
+// (experiments/bench/reference/trm_reference.py, started from the same weights and batches).
+int bench_trm_step(const BenchArgs& args);
 
 }  // namespace beyond

@@ -1,6 +1,9 @@
-// `beyond bench ar-train` runs end to end (two steps; no timing is checked: benchmarks are not tests).
+// `beyond bench ar-train` and `trm-step` run end to end (a few steps; no timing is checked:
+// benchmarks are not tests).
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "tests/experiments/run_beyond.h"
@@ -15,4 +18,36 @@ TEST(Bench, ArTrainRunsAndComparesWithPython) {
   if (std::string(BEYOND_PYTHON).empty()) return;
   if (r.output.find("has no torch") != std::string::npos) GTEST_SKIP() << r.output;
   EXPECT_NE(r.output.find("C++ / Python eager: "), std::string::npos) << r.output;
+}
+
+// `beyond bench trm-step` on a tiny TRM from a config of its own, with both token mixers. With the
+// Python reference, exit 0 also says that its first-step loss matched the C++ one.
+TEST(Bench, TrmStepRunsBothMixersAndComparesWithPython) {
+  namespace fs = std::filesystem;
+  const auto dir = fresh_temp_dir("bench_trm_step");
+  fs::create_directories(dir);
+  const std::string config = dir + "/tiny_trm.toml";
+  std::ofstream(config) << "[task]\nsize = 4\n"
+                           "[model]\nd_model = 16\nn_heads = 2\nn_layers = 2\nmixer = \"mlp_t\"\npositional = \"none\"\n"
+                           "h_cycles = 2\nl_cycles = 2\nhalt_max_steps = 2\n"
+                           "[train]\nbatch_size = 4\noptimizer = \"adam_atan2\"\nlr = 1e-3\nweight_decay = 1.0\n"
+                           "ema = 0.999\n";
+  for (const std::string mixer : {"", " model.mixer=attention model.positional=rope"}) {
+    const auto r = run_beyond("bench trm-step --config " + config + " --steps 3 --warmup 1" + mixer);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find(mixer.empty() ? "mlp_t mixer" : "RoPE"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("seq_len 16, vocab 6"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("C++ (LibTorch)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("parameters: C++ "), std::string::npos) << r.output;
+    if (std::string(BEYOND_PYTHON).empty()) continue;
+    if (r.output.find("has no torch") != std::string::npos) GTEST_SKIP() << r.output;
+    EXPECT_NE(r.output.find("Python eager (torch"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("loss at the first step: C++ "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("C++ / Python eager: "), std::string::npos) << r.output;
+  }
+  // A misspelt key stops the bench before anything runs, as `beyond run` does.
+  const auto bad = run_beyond("bench trm-step --config " + config + " --steps 1 model.d_modle=32");
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("model.d_model"), std::string::npos) << bad.output;
+  fs::remove_all(dir);
 }
