@@ -14,6 +14,7 @@
 #include "experiments/puzzle_commands.h"
 #include "experiments/runner.h"
 #include "experiments/sample_command.h"
+#include "experiments/sweep.h"
 
 namespace {
 
@@ -65,6 +66,18 @@ int main(int argc, char** argv) {
   run->add_option("config", config_path, "TOML config file")->required();
   run->add_option("overrides", overrides, "key.sub=value overrides, applied after the file");
   run->footer("Example: beyond run experiments/configs/quickstart.toml train.steps=300 run.dir=runs/try1");
+
+  std::string eval_dir;
+  int64_t eval_steps = 0;
+  auto* eval = app.add_subcommand("eval", "Re-evaluate a finished run's latest checkpoint, e.g. with another number of test-time supervision steps");
+  eval->add_option("run", eval_dir, "run folder")->required();
+  eval->add_option("--steps", eval_steps, "test-time supervision steps (0: the run's own)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  eval->footer("Example: beyond eval runs/sudoku4_trm --steps 32");
+
+  auto* sweep = app.add_subcommand("sweep", "Train a base config under named variants (each its own run, resumable) and write a comparison report");
+  sweep->add_option("config", config_path, "sweep TOML ([sweep] and [variants.<name>])")->required();
+  sweep->add_option("overrides", overrides, "key.sub=value overrides of the sweep file");
+  sweep->footer("Example: beyond sweep experiments/configs/sudoku_ablations.toml sweep.jobs=2");
 
   auto* config = app.add_subcommand("config", "Inspect configs");
   config->require_subcommand(1);
@@ -128,6 +141,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (*run) return beyond::run_experiment(config_path, overrides);
+    if (*eval) return beyond::eval_run(eval_dir, eval_steps);
+    if (*sweep) return beyond::run_sweep(config_path, overrides);
     if (*show) {
       std::cout << beyond::resolve_config(config_path, overrides);
       return 0;

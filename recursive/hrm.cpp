@@ -28,17 +28,11 @@ HRMImpl::HRMImpl(const HRMConfig& cfg_) : cfg(cfg_) {
   q_head = register_module("q_head", make_q_head(n.d_model, cfg.halting.act_continue));
   init_weights(*this, n);
   reset_q_head(q_head);
-  h_init = at::empty({n.d_model});
-  l_init = at::empty({n.d_model});
-  trunc_normal_(h_init, 1.0);
-  trunc_normal_(l_init, 1.0);
-  register_buffer("h_init", h_init);
-  register_buffer("l_init", l_init);
+  make_init_states(*this, n.d_model, h_init, l_init);
 }
 
 std::pair<at::Tensor, at::Tensor> HRMImpl::initial_carry(int64_t batch) const {
-  const int64_t L = cfg.net.max_seq_len;
-  return {h_init.view({1, 1, -1}).expand({batch, L, -1}).clone(), l_init.view({1, 1, -1}).expand({batch, L, -1}).clone()};
+  return broadcast_init_states(h_init, l_init, batch, cfg.net.max_seq_len);
 }
 
 ReasonerStep HRMImpl::step(const at::Tensor& tokens, const at::Tensor& y_in, const at::Tensor& z_in) {

@@ -104,4 +104,20 @@ void apply_q_head(torch::nn::Linear& q_head, const at::Tensor& hidden, ReasonerS
   if (q.size(-1) > 1) out.q_continue = q.select(-1, 1);
 }
 
+void make_init_states(torch::nn::Module& m, int64_t d_model, at::Tensor& h_init, at::Tensor& l_init) {
+  at::NoGradGuard no_grad;
+  h_init = at::empty({d_model});
+  l_init = at::empty({d_model});
+  trunc_normal_(h_init, 1.0);
+  trunc_normal_(l_init, 1.0);
+  m.register_buffer("h_init", h_init);
+  m.register_buffer("l_init", l_init);
+}
+
+std::pair<at::Tensor, at::Tensor> broadcast_init_states(const at::Tensor& h_init, const at::Tensor& l_init, int64_t batch,
+                                                        int64_t seq_len) {
+  return {h_init.view({1, 1, -1}).expand({batch, seq_len, -1}).clone(),
+          l_init.view({1, 1, -1}).expand({batch, seq_len, -1}).clone()};
+}
+
 }  // namespace beyond

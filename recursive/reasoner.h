@@ -83,6 +83,13 @@ TransformerConfig reasoner_net_defaults(int64_t seq_len, int64_t vocab_size, int
 // than the task's (`who` names the model in the message).
 TransformerConfig read_reasoner_net(Config& config, const TransformerConfig& defaults, const std::string& who);
 
+// TRM's and HRM's fixed starting states (report §1.1): one D-vector each from a truncated normal
+// with std 1, registered on `m` as the untrained buffers "h_init" and "l_init".
+void make_init_states(torch::nn::Module& m, int64_t d_model, at::Tensor& h_init, at::Tensor& l_init);
+// The carry (y, z) of a fresh puzzle: the init vectors broadcast over [batch, seq_len].
+std::pair<at::Tensor, at::Tensor> broadcast_init_states(const at::Tensor& h_init, const at::Tensor& l_init, int64_t batch,
+                                                        int64_t seq_len);
+
 // The halting head on position 0: D -> 1 (q_halt), or D -> 2 (q_halt, q_continue) with ACT.
 // Zero weights and bias -5, so nothing halts before it has learned to (call after init_weights).
 torch::nn::Linear make_q_head(int64_t d_model, bool act_continue);
