@@ -41,14 +41,37 @@ int64_t load_latest_weights(ReasonerImpl& model, const std::string& checkpoint_d
   return ck.step;
 }
 
+// Exact and cell accuracy of the puzzles in each difficulty group, in held.group_order.
+struct GroupAccuracy {
+  std::string group;
+  int64_t puzzles = 0;
+  double exact = 0, cell = 0;
+};
+
+std::vector<GroupAccuracy> by_group(const ReasonerEvaluation& e, const HeldOutSet& held) {
+  const auto cell_right = (e.predictions == held.labels.to(e.predictions.device())).to(at::kDouble).mean(-1);  // [P]
+  std::vector<GroupAccuracy> out;
+  for (const auto& g : held.group_order) {
+    GroupAccuracy a{g};
+    for (size_t i = 0; i < held.group.size(); ++i) {
+      if (held.group[i] != g) continue;
+      ++a.puzzles;
+      a.exact += static_cast<double>(e.correct_by_puzzle[i]);
+      a.cell += cell_right[static_cast<int64_t>(i)].item<double>();
+    }
+    a.exact /= static_cast<double>(a.puzzles);
+    a.cell /= static_cast<double>(a.puzzles);
+    out.push_back(a);
+  }
+  return out;
+}
+
 Metrics eval_metrics(const ReasonerEvaluation& e, const HeldOutSet& held) {
   Metrics m{{"exact_accuracy", e.exact}, {"cell_accuracy", e.cell}, {"mean_halt_step", e.mean_halt_step},
             {"exact_accuracy_step_1", e.exact_by_step.front()}};
-  for (const auto& g : held.group_order) {
-    double right = 0, total = 0;
-    for (size_t i = 0; i < held.group.size(); ++i)
-      if (held.group[i] == g) total += 1, right += static_cast<double>(e.correct_by_puzzle[i]);
-    m["exact_accuracy[" + g + "]"] = right / total;
+  for (const auto& a : by_group(e, held)) {
+    m["exact_accuracy[" + a.group + "]"] = a.exact;
+    m["cell_accuracy[" + a.group + "]"] = a.cell;
   }
   return m;
 }
@@ -62,13 +85,9 @@ std::string by_step_table(const ReasonerEvaluation& e) {
 
 std::string by_group_table(const ReasonerEvaluation& e, const HeldOutSet& held) {
   if (held.group_order.empty()) return "";
-  std::string md = "| difficulty | puzzles | exact |\n|---|---|---|\n";
-  for (const auto& g : held.group_order) {
-    int64_t right = 0, total = 0;
-    for (size_t i = 0; i < held.group.size(); ++i)
-      if (held.group[i] == g) ++total, right += e.correct_by_puzzle[i];
-    md += "| " + g + " | " + std::to_string(total) + " | " + fixed(static_cast<double>(right) / static_cast<double>(total)) + " |\n";
-  }
+  std::string md = "| difficulty | puzzles | exact | cell |\n|---|---|---|---|\n";
+  for (const auto& a : by_group(e, held))
+    md += "| " + a.group + " | " + std::to_string(a.puzzles) + " | " + fixed(a.exact) + " | " + fixed(a.cell) + " |\n";
   return md;
 }
 
@@ -155,7 +174,7 @@ class PuzzleReasoning : public Experiment {
     std::string md = "Model: " + model_line + ". " + task_->describe() + ".\n\n";
     md += "## Held-out accuracy by test-time supervision step\n\n" + by_step_table(last_);
     const std::string groups = by_group_table(last_, held);
-    if (!groups.empty()) md += "\n## Exact accuracy by difficulty\n\n" + groups;
+    if (!groups.empty()) md += "\n## Accuracy by difficulty\n\n" + groups;
     // One solved and one unsolved held-out puzzle, when there are.
     for (int64_t want : {1, 0}) {
       for (size_t i = 0; i < last_.correct_by_puzzle.size(); ++i) {
