@@ -53,12 +53,7 @@ ReasonerStep HRMImpl::step(const at::Tensor& tokens, const at::Tensor& y_in, con
   // The 1-step gradient: only these two calls are differentiated.
   z_l = l_level(z_l + z_h + x);
   z_h = h_level(z_h + z_l);
-  ReasonerStep out;
-  out.logits = lm_head(z_h);
-  apply_q_head(q_head, z_h, out);
-  out.y = z_h.detach();
-  out.z = z_l.detach();
-  return out;
+  return reasoner_output(lm_head, q_head, z_h, z_l);
 }
 
 std::string HRMImpl::describe() const {

@@ -120,4 +120,13 @@ std::pair<at::Tensor, at::Tensor> broadcast_init_states(const at::Tensor& h_init
           l_init.view({1, 1, -1}).expand({batch, seq_len, -1}).clone()};
 }
 
+ReasonerStep reasoner_output(torch::nn::Linear& lm_head, torch::nn::Linear& q_head, const at::Tensor& y, const at::Tensor& z) {
+  ReasonerStep out;
+  out.logits = lm_head(y);
+  apply_q_head(q_head, y, out);
+  out.y = y.detach();
+  out.z = z.detach();
+  return out;
+}
+
 }  // namespace beyond

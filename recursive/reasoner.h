@@ -94,6 +94,9 @@ std::pair<at::Tensor, at::Tensor> broadcast_init_states(const at::Tensor& h_init
 // Zero weights and bias -5, so nothing halts before it has learned to (call after init_weights).
 torch::nn::Linear make_q_head(int64_t d_model, bool act_continue);
 void reset_q_head(torch::nn::Linear& q_head);
+// The step's outputs read from the answer state y: logits = lm_head(y), the Q-head on y[:, 0], and
+// the carry (y, z) detached so that no gradient crosses a supervision step.
+ReasonerStep reasoner_output(torch::nn::Linear& lm_head, torch::nn::Linear& q_head, const at::Tensor& y, const at::Tensor& z);
 // Fills out.q_halt (and out.q_continue for a 2-output head) from the hidden states [B, L, D].
 void apply_q_head(torch::nn::Linear& q_head, const at::Tensor& hidden, ReasonerStep& out);
 

@@ -39,12 +39,7 @@ ReasonerStep TransformerBaselineImpl::step(const at::Tensor& tokens, const at::T
   auto x = embed_tokens(tokens);  // (B, L) -> (B, L, D)
   if (cfg.net.embedding_scale) x = x * std::sqrt(static_cast<double>(cfg.net.d_model));
   const auto h = net(x);
-  ReasonerStep out;
-  out.logits = lm_head(h);
-  apply_q_head(q_head, h, out);
-  out.y = h.detach();
-  out.z = out.y;
-  return out;
+  return reasoner_output(lm_head, q_head, h, h);  // the carry is never read
 }
 
 std::string TransformerBaselineImpl::describe() const {

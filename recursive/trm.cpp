@@ -64,12 +64,7 @@ ReasonerStep TRMImpl::step(const at::Tensor& tokens, const at::Tensor& y_in, con
   } else {
     latent_recursion(x, y, z);
   }
-  ReasonerStep out;
-  out.logits = lm_head(y);
-  apply_q_head(q_head, y, out);
-  out.y = y.detach();
-  out.z = z.detach();
-  return out;
+  return reasoner_output(lm_head, q_head, y, z);
 }
 
 std::string TRMImpl::describe() const {
