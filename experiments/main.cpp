@@ -58,8 +58,7 @@ void print_info() {
 int main(int argc, char** argv) {
   // Training allocates and frees the same activation-sized buffers every step. glibc hands blocks
   // above its mmap threshold back to the kernel on free, so each step page-faults them in again;
-  // keeping blocks up to 32 MiB (and up to 1 GiB of free heap) instead halves the page faults of
-  // a TRM step.
+  // blocks up to 32 MiB (and up to 1 GiB of free heap) stay in the process instead.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum on 64-bit
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   beyond::log::init();

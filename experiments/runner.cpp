@@ -34,6 +34,13 @@ Resolved resolve(const std::string& path, const std::vector<std::string>& overri
   return r;
 }
 
+// Threads and the seed as [run] asks, then the context an experiment runs or evaluates in.
+RunContext start_context(const Resolved& r, RunDir& dir, const std::string& resolved_toml) {
+  if (r.options.threads > 0) at::set_num_threads(static_cast<int>(r.options.threads));
+  torch::manual_seed(static_cast<uint64_t>(r.options.seed));
+  return RunContext{r.options, &dir, resolved_toml, resolve_device(r.options.device)};
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -69,9 +76,7 @@ int eval_run(const std::string& run_dir, int64_t steps) {
   if (!fs::is_regular_file(config_path)) throw InputError("'" + run_dir + "' is not a run folder (no config.toml)");
   Resolved r = resolve(config_path, {"run.dir=" + run_dir});
   RunDir dir(r.options.dir);
-  if (r.options.threads > 0) at::set_num_threads(static_cast<int>(r.options.threads));
-  torch::manual_seed(static_cast<uint64_t>(r.options.seed));
-  RunContext ctx{r.options, &dir, r.config.resolved_toml(), resolve_device(r.options.device)};
+  RunContext ctx = start_context(r, dir, r.config.resolved_toml());
   const Metrics m = r.experiment->evaluate(ctx, steps);
   std::string line = "eval:";
   for (const auto& [k, v] : m) line += " " + k + "=" + c10::str(v);
@@ -92,9 +97,7 @@ int run_experiment(const std::string& path, const std::vector<std::string>& over
     log::warn("the config differs from the one this run folder was started with; the new one is saved");
   dir.write_config(resolved);
 
-  if (r.options.threads > 0) at::set_num_threads(static_cast<int>(r.options.threads));
-  torch::manual_seed(static_cast<uint64_t>(r.options.seed));
-  RunContext ctx{r.options, &dir, resolved, resolve_device(r.options.device)};
+  RunContext ctx = start_context(r, dir, resolved);
   log::info("run " + r.options.name + " (" + r.options.experiment + ") in " + dir.path() + " on " +
             ctx.device.str() + ", " + std::to_string(at::get_num_threads()) + " threads");
 

@@ -26,12 +26,6 @@ std::string length_bucket(int moves, int k) {
 }
 const std::vector<std::string> kBucketOrder = {"path < 2k moves", "path 2k..3k-1 moves", "path >= 3k moves"};
 
-at::Tensor to_tensor(const std::vector<std::vector<int64_t>>& rows) {
-  std::vector<int64_t> flat;
-  for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
-  return at::tensor(flat, at::kLong).view({static_cast<int64_t>(rows.size()), -1});
-}
-
 class MazeTask : public PuzzleTask {
  public:
   void configure(Config& c) override {
@@ -68,17 +62,13 @@ class MazeTask : public PuzzleTask {
       train_ = generate(train_mazes_, mix_seed(seed ^ 0x3a2e), seen);
       test = generate(test_mazes_, mix_seed(seed ^ 0x7e57), seen);
     }
-    std::vector<std::vector<int64_t>> in, out;
-    held_ = {};
+    std::vector<PuzzleExample> examples;
+    std::vector<std::string> groups;
     for (const auto& m : test) {
-      in.push_back(maze_tokens(m.question));
-      out.push_back(maze_tokens(m.answer));
-      held_.group.push_back(length_bucket(m.path_length, m.size));
+      examples.push_back({maze_tokens(m.question), maze_tokens(m.answer)});
+      groups.push_back(length_bucket(m.path_length, m.size));
     }
-    held_.inputs = to_tensor(in);
-    held_.labels = to_tensor(out);
-    for (const auto& b : kBucketOrder)
-      if (std::count(held_.group.begin(), held_.group.end(), b)) held_.group_order.push_back(b);
+    held_ = make_held_out(examples, std::move(groups), kBucketOrder);
   }
 
   PuzzleExample sample(std::mt19937_64& rng) const override {

@@ -23,6 +23,11 @@ struct HeldOutSet {
   std::vector<std::string> group_order;  // the buckets in the order a report lists them
 };
 
+// The held-out set from its examples and their difficulty buckets; group_order keeps the buckets
+// of `bucket_order` that occur.
+HeldOutSet make_held_out(const std::vector<PuzzleExample>& examples, std::vector<std::string> groups,
+                         const std::vector<std::string>& bucket_order);
+
 class PuzzleTask {
  public:
   virtual ~PuzzleTask() = default;

@@ -32,12 +32,6 @@ struct Labelled {
   std::string source;
 };
 
-at::Tensor to_tensor(const std::vector<std::vector<int64_t>>& rows) {
-  std::vector<int64_t> flat;
-  for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
-  return at::tensor(flat, at::kLong).view({static_cast<int64_t>(rows.size()), -1});
-}
-
 // Search-node buckets: 1 node means constraint propagation alone solves it.
 std::string difficulty_bucket(int64_t nodes) {
   if (nodes <= 1) return "1 node (propagation only)";
@@ -183,18 +177,14 @@ class SudokuTask : public PuzzleTask {
     }
   }
 
-  void set_held_out(std::vector<Labelled> test) {
-    std::vector<std::vector<int64_t>> in, out;
-    held_ = {};
+  void set_held_out(const std::vector<Labelled>& test) {
+    std::vector<PuzzleExample> examples;
+    std::vector<std::string> groups;
     for (const auto& p : test) {
-      in.push_back(sudoku_tokens(p.puzzle));
-      out.push_back(sudoku_tokens(p.solution));
-      held_.group.push_back(difficulty_bucket(p.nodes));
+      examples.push_back({sudoku_tokens(p.puzzle), sudoku_tokens(p.solution)});
+      groups.push_back(difficulty_bucket(p.nodes));
     }
-    held_.inputs = to_tensor(in);
-    held_.labels = to_tensor(out);
-    for (const auto& b : kBucketOrder)
-      if (std::count(held_.group.begin(), held_.group.end(), b)) held_.group_order.push_back(b);
+    held_ = make_held_out(examples, std::move(groups), kBucketOrder);
   }
 
   std::string source_ = "generated";
