@@ -110,7 +110,16 @@ int main(int argc, char** argv) {
   sample->add_option("--num-samples", sample_args.num_samples, "samples per prompt")->capture_default_str()->check(CLI::PositiveNumber);
   sample->add_flag("--no-cache{false}", gen.use_cache, "recompute the whole context every step instead of using the KV cache");
   sample->add_flag("--no-ema{false}", sample_args.use_ema, "use the raw weights even when the checkpoint has EMA weights");
-  sample->footer("Example: beyond sample runs/shakespeare_char_ar --prompt \"ROMEO:\" --max-new-tokens 200 --top-p 0.9 --seed 1");
+  auto& diff = sample_args.diffusion;
+  sample->add_option("--method", diff.method, "diffusion runs: llada | mdlm | threshold")->capture_default_str()->check(CLI::IsMember(beyond::kDiffusionMethods));
+  sample->add_option("--steps", diff.steps, "diffusion runs: denoising steps (forward passes)")->capture_default_str()->check(CLI::PositiveNumber);
+  sample->add_option("--block", diff.block_length, "diffusion runs: semi-autoregressive block length (0: one block)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sample->add_option("--remasking", diff.remasking, "diffusion runs: which masked positions commit first")->capture_default_str()->check(CLI::IsMember(beyond::kRemaskingOrders));
+  sample->add_option("--threshold", diff.threshold, "diffusion runs, method threshold: confidence needed to commit")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  sample->add_flag("--prefix-cache", diff.prefix_cache, "diffusion runs: Fast-dLLM's block-wise approximate KV cache");
+  sample->add_flag("--show-steps", sample_args.show_steps, "diffusion runs: redraw the text after every step, masks shown as a placeholder");
+  sample->footer("Example: beyond sample runs/shakespeare_char_ar --prompt \"ROMEO:\" --max-new-tokens 200 --top-p 0.9 --seed 1\n"
+                 "         beyond sample runs/shakespeare_char_diffusion --steps 64 --block 32 --remasking low-confidence --show-steps");
 
   beyond::BenchArgs bench_args;
   auto* bench = app.add_subcommand("bench", "Speed benchmarks of the C++ core beside a PyTorch eager reference");

@@ -1,9 +1,12 @@
-// `beyond sample RUN_OR_CHECKPOINT`: text from a trained language model, streamed to stdout.
+// `beyond sample RUN_OR_CHECKPOINT`: text from a trained language model. An autoregressive run
+// streams its tokens to stdout; a masked-diffusion run fills a masked canvas and, with
+// --show-steps, shows the masks filling in step by step.
 #pragma once
 #include <string>
 #include <vector>
 
 #include "autoregressive/generate.h"
+#include "diffusion/sampler.h"
 
 namespace beyond {
 
@@ -13,6 +16,10 @@ struct SampleArgs {
   GenerateOptions generate;
   int64_t num_samples = 1;             // samples per prompt
   bool use_ema = true;                 // the EMA weights when the checkpoint has them
+  // Diffusion runs (model.causal = false): max_new_tokens is the generation length, the
+  // temperature and seed come from `generate`, the rest from here.
+  DiffusionSamplerOptions diffusion;
+  bool show_steps = false;             // redraw the sequence after every denoising step
 };
 
 int sample_command(const SampleArgs& args);
