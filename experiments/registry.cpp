@@ -10,6 +10,7 @@ static const std::vector<std::pair<std::string, ExperimentFactory>>& registry() 
   static const std::vector<std::pair<std::string, ExperimentFactory>> r = {
       {"digit_sort", [] { return make_digit_sort(); }},
       {"text_lm", [] { return make_text_lm(); }},
+      {"text_diffusion", [] { return make_text_diffusion(); }},
       {"sudoku", [] { return make_sudoku_experiment(); }},
       {"maze", [] { return make_maze_experiment(); }},
   };

@@ -1,77 +1,139 @@
 #include "experiments/sample_command.h"
 
 #include <ATen/ATen.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
+#include <thread>
 
-#include "core/checkpoint.h"
-#include "core/config.h"
 #include "core/errors.h"
-#include "core/run.h"
-
-namespace fs = std::filesystem;
+#include "experiments/text/text_model.h"
 
 namespace beyond {
+namespace {
 
-int sample_command(const SampleArgs& args) {
-  // A run folder holds checkpoints/ and tokenizer.json; a checkpoint lies in <run>/checkpoints/.
-  std::string checkpoint, run_dir;
-  if (fs::is_directory(args.source)) {
-    run_dir = args.source;
-    checkpoint = latest_checkpoint(run_dir + "/checkpoints");
-    if (checkpoint.empty()) throw InputError("run folder '" + args.source + "' has no checkpoint yet");
-  } else if (fs::is_regular_file(args.source)) {
-    checkpoint = args.source;
-    run_dir = fs::path(args.source).parent_path().parent_path().string();
-  } else {
-    throw InputError("'" + args.source + "' is neither a run folder nor a checkpoint file");
-  }
-  const std::string tokenizer_path = (run_dir.empty() ? std::string(".") : run_dir) + "/tokenizer.json";
-  if (!fs::exists(tokenizer_path))
-    throw InputError("no tokenizer.json next to '" + args.source + "' (expected " + tokenizer_path +
-                     "): sample works with runs of text experiments");
-  const auto tokenizer = Tokenizer::load(tokenizer_path);
-  const Checkpoint ckpt = load_checkpoint(checkpoint);
-  Config config = Config::parse(ckpt.config, checkpoint + " (__metadata__ config)");
-  const auto model_cfg = TransformerConfig::from_config(config, "model");
-  const auto device = resolve_device(config.get_choice("run.device", "auto", {"auto", "cpu", "cuda"}));
+std::vector<std::string> prompt_texts(const SampleArgs& args) {
+  return args.prompts.empty() ? std::vector<std::string>{"\n"} : args.prompts;
+}
 
-  LanguageModel model(model_cfg);
-  const auto ema = with_prefix(ckpt.tensors, "ema.");
-  try {
-    load_module_state(*model, args.use_ema && !ema.empty() ? ema : with_prefix(ckpt.tensors, "model."));
-  } catch (const InputError& e) {
-    throw InputError(checkpoint + ": " + e.what());
-  }
-  model->to(device);
-  model->eval();
-
+int sample_autoregressive(TextModel& m, const SampleArgs& args) {
   std::vector<std::vector<int64_t>> prompts;
-  std::vector<std::string> prompt_texts = args.prompts.empty() ? std::vector<std::string>{"\n"} : args.prompts;
-  for (const auto& p : prompt_texts) {
-    for (int64_t i = 0; i < args.num_samples; ++i) prompts.push_back(tokenizer->encode(p));
+  const auto texts = prompt_texts(args);
+  for (const auto& p : texts) {
+    for (int64_t i = 0; i < args.num_samples; ++i) prompts.push_back(m.tokenizer->encode(p));
   }
   const bool stream = prompts.size() == 1;
   if (stream) {
-    std::fputs(prompt_texts[0].c_str(), stdout);
+    std::fputs(texts[0].c_str(), stdout);
     std::fflush(stdout);
   }
   const auto on_token = [&](int64_t, int64_t id) {
     if (!stream) return;
-    std::fputs(tokenizer->token_text(id).c_str(), stdout);
+    std::fputs(m.tokenizer->token_text(id).c_str(), stdout);
     std::fflush(stdout);
   };
-  const auto g = generate(model, prompts, args.generate, tokenizer.get(), on_token);
+  const auto g = generate(m.model, prompts, args.generate, m.tokenizer.get(), on_token);
   if (stream) {
     std::fputs("\n", stdout);
   } else {
     for (size_t i = 0; i < prompts.size(); ++i) {
-      std::cout << "--- sample " << i + 1 << "\n" << prompt_texts[i / static_cast<size_t>(args.num_samples)] << g.texts[i] << "\n";
+      std::cout << "--- sample " << i + 1 << "\n" << texts[i / static_cast<size_t>(args.num_samples)] << g.texts[i] << "\n";
     }
   }
   return 0;
+}
+
+// The text of one row with MASK shown as a placeholder; on a terminal masks are dim and the
+// tokens committed by the latest step yellow.
+std::string render_row(const Tokenizer& tok, const at::Tensor& row, const at::Tensor& fresh, int64_t mask_id,
+                       bool color) {
+  const auto ids = row.to(at::kCPU).contiguous();
+  const auto is_new = fresh.defined() ? fresh.to(at::kCPU).contiguous() : at::Tensor();
+  const int64_t* p = ids.data_ptr<int64_t>();
+  std::string out;
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    if (p[i] == mask_id) {
+      out += color ? "\x1b[2m_\x1b[0m" : "_";
+    } else if (color && is_new.defined() && is_new.data_ptr<bool>()[i]) {
+      out += "\x1b[33m" + tok.token_text(p[i]) + "\x1b[0m";
+    } else {
+      out += tok.token_text(p[i]);
+    }
+  }
+  return out;
+}
+
+int count_lines(const std::string& s) {
+  int n = 1;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+int sample_diffusion(TextModel& m, const SampleArgs& args) {
+  DiffusionSamplerOptions opt = args.diffusion;
+  opt.temperature = args.generate.sampling.temperature;
+  opt.seed = args.generate.seed;
+  opt.validate();
+  const int64_t gen_length = args.generate.max_new_tokens;
+  if (gen_length <= 0) throw InputError("--max-new-tokens must be positive for a diffusion model (the canvas length)");
+  const bool tty = ::isatty(STDOUT_FILENO);
+  ModelDenoiser denoiser(m.model, opt.prefix_cache);
+  const auto texts = prompt_texts(args);
+  for (size_t pi = 0; pi < texts.size(); ++pi) {
+    const auto ids = m.tokenizer->encode(texts[pi]);
+    const int64_t total = static_cast<int64_t>(ids.size()) + gen_length;
+    if (total > m.model->cfg.max_seq_len)
+      throw InputError("prompt (" + std::to_string(ids.size()) + " tokens) + --max-new-tokens " +
+                       std::to_string(gen_length) + " exceeds the model's max_seq_len " +
+                       std::to_string(m.model->cfg.max_seq_len));
+    const auto prompt = at::tensor(ids, at::kLong).view({1, -1}).repeat({args.num_samples, 1});
+    int lines_drawn = 0;
+    const auto draw = [&](const at::Tensor& tokens, const at::Tensor& fresh, const std::string& header) {
+      std::string frame = header + "\n";
+      for (int64_t r = 0; r < tokens.size(0); ++r) {
+        if (tokens.size(0) > 1) frame += "--- sample " + std::to_string(r + 1) + "\n";
+        frame += render_row(*m.tokenizer, tokens[r], fresh.defined() ? fresh[r] : at::Tensor(), m.mask_id(), tty) + "\n";
+      }
+      if (tty && lines_drawn > 0) std::printf("\x1b[%dA\x1b[J", lines_drawn);  // redraw in place
+      std::fputs(frame.c_str(), stdout);
+      std::fflush(stdout);
+      lines_drawn = count_lines(frame) - 1;
+      if (tty) std::this_thread::sleep_for(std::chrono::milliseconds(40));  // slow enough to watch
+    };
+    std::function<void(const DiffusionStep&)> on_step;
+    if (args.show_steps) {
+      const auto start = at::cat({prompt, at::full({prompt.size(0), gen_length}, m.mask_id(), at::kLong)}, 1);
+      draw(start, {}, "step 0 (all masked)");
+      on_step = [&](const DiffusionStep& s) {
+        const int64_t n = s.committed.sum().item<int64_t>();
+        draw(s.tokens, s.committed,
+             "step " + std::to_string(s.step + 1) + ", block " + std::to_string(s.block + 1) + ": " +
+                 std::to_string(n) + " committed" + (s.forward ? "" : " (cached prediction)"));
+      };
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = diffusion_sample(denoiser, prompt.to(m.model->embed_tokens->weight.device()), gen_length,
+                                    m.mask_id(), opt, on_step);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!args.show_steps) {
+      for (int64_t row = 0; row < r.tokens.size(0); ++row) {
+        if (r.tokens.size(0) > 1) std::cout << "--- sample " << row + 1 << "\n";
+        std::cout << render_row(*m.tokenizer, r.tokens[row], {}, m.mask_id(), false) << "\n";
+      }
+    }
+    std::fprintf(stderr, "[%s, %ld steps, %ld forward passes, %.2f s]\n", opt.method.c_str(), r.steps,
+                 r.forward_passes, secs);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int sample_command(const SampleArgs& args) {
+  TextModel m = load_text_model(args.source, args.use_ema);
+  return m.diffusion() ? sample_diffusion(m, args) : sample_autoregressive(m, args);
 }
 
 }  // namespace beyond
