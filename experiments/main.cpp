@@ -13,6 +13,7 @@
 #include "core/errors.h"
 #include "core/log/log.h"
 #include "experiments/bench/bench.h"
+#include "experiments/diffusion/compare_decoding.h"
 #include "experiments/puzzle_commands.h"
 #include "experiments/runner.h"
 #include "experiments/sample_command.h"
@@ -86,6 +87,15 @@ int main(int argc, char** argv) {
   sweep->add_option("overrides", overrides, "key.sub=value overrides of the sweep file");
   sweep->footer("Example: beyond sweep experiments/configs/sudoku_ablations.toml sweep.jobs=2");
 
+  auto* compare = app.add_subcommand(
+      "compare-decoding",
+      "Train (or resume) an AR model, a diffusion model and a larger AR judge, then decode under many settings and "
+      "report sample quality (judge perplexity, entropy, distinct-n) against forward passes and wall time");
+  compare->add_option("config", config_path, "compare TOML ([compare], [runs.*], [ar_decoding.*], [diffusion_decoding])")->required();
+  compare->add_option("overrides", overrides, "key.sub=value overrides of the compare file");
+  compare->footer("Example: beyond compare-decoding experiments/configs/compare_decoding.toml compare.samples=4\n"
+                  "         (writes decoding.json, report.md, summary.json and decoding.png to compare.dir)");
+
   auto* config = app.add_subcommand("config", "Inspect configs");
   config->require_subcommand(1);
   config->footer("Example: beyond config show experiments/configs/quickstart.toml train.lr=1e-3");
@@ -144,6 +154,21 @@ int main(int argc, char** argv) {
   bench_trm->add_option("--threads", trm_args.threads, "intra-op threads, both sides")->capture_default_str()->check(CLI::PositiveNumber);
   bench_trm->footer("Example: beyond bench trm-step --threads 1 model.mixer=attention model.positional=rope");
 
+  beyond::DiffusionBenchArgs diff_bench;
+  auto* bench_diffusion = bench->add_subcommand("diffusion-sample", "Tokens per second of diffusion sampling (llada, threshold, prefix cache) against AR decoding with the KV cache");
+  bench_diffusion->add_option("--threads", diff_bench.threads, "intra-op threads")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_diffusion->add_option("--warmup", diff_bench.warmup, "untimed short runs per batch size first")->capture_default_str()->check(CLI::NonNegativeNumber);
+  bench_diffusion->add_option("--repeats", diff_bench.repeats, "timed runs per setting (median; fewer once a setting has taken 20 s)")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_diffusion->add_option("--length", diff_bench.length, "tokens to generate")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_diffusion->add_option("--batch", diff_bench.batches, "batch sizes")->capture_default_str()->check(CLI::PositiveNumber)->delimiter(',');
+  bench_diffusion->add_option("--steps", diff_bench.steps, "llada step counts")->capture_default_str()->check(CLI::PositiveNumber)->delimiter(',');
+  bench_diffusion->add_option("--block", diff_bench.block_length, "block length of llada and the threshold sampler (0: one block)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  bench_diffusion->add_option("--threshold", diff_bench.threshold, "threshold sampler's confidence")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  bench_diffusion->add_option("--ar-run", diff_bench.ar_run, "a trained text_lm run (with --diffusion-run) instead of random weights");
+  bench_diffusion->add_option("--diffusion-run", diff_bench.diffusion_run, "a trained text_diffusion run (with --ar-run)");
+  bench_diffusion->footer("Example: beyond bench diffusion-sample --threads 1 --batch 1,16 --steps 16,64,256\n"
+                          "         beyond bench diffusion-sample --ar-run runs/compare_decoding/ar --diffusion-run runs/compare_decoding/diffusion");
+
   beyond::PuzzleCli puzzles(app);  // sudoku generate|solve|rate|show, maze generate|show
 
   auto* info = app.add_subcommand("info", "Print versions, threads, device and CPU features");
@@ -159,6 +184,7 @@ int main(int argc, char** argv) {
     if (*run) return beyond::run_experiment(config_path, overrides);
     if (*eval) return beyond::eval_run(eval_dir, eval_steps);
     if (*sweep) return beyond::run_sweep(config_path, overrides);
+    if (*compare) return beyond::compare_decoding(config_path, overrides);
     if (*show) {
       std::cout << beyond::resolve_config(config_path, overrides);
       return 0;
@@ -167,6 +193,7 @@ int main(int argc, char** argv) {
     if (*bench_train) return beyond::bench_ar_train(bench_args);
     if (*bench_generate) return beyond::bench_ar_generate(bench_args);
     if (*bench_trm) return beyond::bench_trm_step(trm_args);
+    if (*bench_diffusion) return beyond::bench_diffusion_sample(diff_bench);
     if (puzzles.selected()) return puzzles.run();
     if (*info) {
       print_info();

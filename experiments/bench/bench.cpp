@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -22,10 +23,14 @@
 #include "autoregressive/lm_objective.h"
 #include "core/checkpoint.h"
 #include "core/config.h"
+#include "core/errors.h"
 #include "core/model.h"
 #include "core/optim.h"
 #include "core/safetensors.h"
 #include "core/trainer.h"
+#include "diffusion/denoiser.h"
+#include "diffusion/sampler.h"
+#include "experiments/text/text_model.h"
 #include "recursive/deep_supervision.h"
 #include "recursive/trm.h"
 
@@ -532,6 +537,161 @@ int bench_trm_step(const BenchArgs& args) {
   }
   std::printf("C++ / Python eager: %.2fx steps per second (median step times; target >= 1.3x)\n",
               py_median / cpp_median);
+  return 0;
+}
+
+int bench_diffusion_sample(const DiffusionBenchArgs& args) {
+  at::set_num_threads(args.threads);
+  torch::NoGradGuard no_grad;
+  const int64_t L = args.length;
+  LanguageModel ar{nullptr}, dm{nullptr};
+  int64_t mask_id = 0;
+  std::string source;
+  if (!args.ar_run.empty() || !args.diffusion_run.empty()) {
+    if (args.ar_run.empty() || args.diffusion_run.empty())
+      throw InputError("--ar-run and --diffusion-run go together (a trained AR run and a trained diffusion run)");
+    TextModel a = load_text_model(args.ar_run), d = load_text_model(args.diffusion_run);
+    if (a.diffusion()) throw InputError("--ar-run: " + args.ar_run + " is a diffusion run (model.causal = false)");
+    if (!d.diffusion()) throw InputError("--diffusion-run: " + args.diffusion_run + " is causal, not a diffusion run");
+    if (d.mask_id() < 0) throw InputError("--diffusion-run: the tokenizer of " + args.diffusion_run + " has no <|mask|>");
+    if (1 + L > d.model->cfg.max_seq_len)
+      throw InputError("--length: 1 + " + std::to_string(L) + " tokens exceed the diffusion run's max_seq_len " +
+                       std::to_string(d.model->cfg.max_seq_len));
+    ar = a.model;
+    dm = d.model;
+    mask_id = d.mask_id();
+    source = "trained runs " + args.ar_run + " (AR) and " + args.diffusion_run + " (diffusion)";
+  } else {
+    // shakespeare_char_ar_modern's backbone: 65 characters + MASK.
+    TransformerConfig c;
+    c.vocab_size = 66;
+    c.d_model = 128;
+    c.n_layers = 4;
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.max_seq_len = 1 + L;
+    c.positional = "rope";
+    c.norm = "rmsnorm";
+    c.qk_norm = true;
+    c.mlp = "swiglu";
+    c.mlp_ratio = 2.6667;
+    torch::manual_seed(0);
+    ar = LanguageModel(c);
+    c.causal = false;
+    dm = LanguageModel(c);
+    mask_id = 65;
+    source = "random weights, shakespeare_char_ar_modern's backbone (d_model 128, 4 layers, 4 heads, 2 KV heads, RoPE, "
+             "SwiGLU, vocab 65 + MASK)";
+  }
+  ar->eval();
+  dm->eval();
+  const auto device = dm->parameters().front().device();
+  const int64_t params = count_params(*dm);
+
+  // One block length for every blocked setting; the whole region when it does not divide it.
+  const int64_t block = args.block_length > 0 && args.block_length < L && L % args.block_length == 0 ? args.block_length : 0;
+  const int64_t nblocks = block == 0 ? 1 : L / block;
+  struct Setting {
+    std::string name;
+    DiffusionSamplerOptions opt;
+  };
+  std::vector<Setting> settings;
+  for (const int64_t st : args.steps) {
+    Setting s;
+    s.opt.method = "llada";
+    s.opt.steps = st;
+    s.opt.remasking = "low-confidence";
+    s.opt.block_length = st % nblocks == 0 ? block : 0;
+    s.name = "llada low-confidence, " + std::to_string(st) + " steps, block " +
+             std::to_string(s.opt.block_length == 0 ? L : s.opt.block_length);
+    settings.push_back(s);
+  }
+  for (const bool cache : {false, true}) {
+    Setting s;
+    s.opt.method = "threshold";
+    s.opt.threshold = args.threshold;
+    s.opt.block_length = block;
+    s.opt.prefix_cache = cache;
+    s.name = "threshold " + format_number("%g", args.threshold) + ", block " + std::to_string(block == 0 ? L : block) +
+             (cache ? ", prefix cache" : ", no cache");
+    settings.push_back(s);
+  }
+  for (auto& s : settings) s.opt.validate();
+
+  std::printf("diffusion-sample: %s; %lld parameters each (AR causal, diffusion bidirectional)\n", source.c_str(),
+              static_cast<long long>(params));
+  std::printf("%lld new tokens after a 1-token prompt; AR: KV cache, temperature 1; diffusion: argmax predictions; "
+              "%lld untimed warm-up run(s) per batch size, median of up to %lld timed runs (fewer past 20 s); %d thread(s)\n",
+              static_cast<long long>(L), static_cast<long long>(args.warmup), static_cast<long long>(args.repeats),
+              args.threads);
+
+  // Median seconds of up to `repeats` runs (at least one; stops adding runs after 20 s).
+  const auto timed = [&](const std::function<void()>& f) {
+    std::vector<double> secs;
+    const auto start = Clock::now();
+    for (int64_t r = 0; r < args.repeats; ++r) {
+      const auto t0 = Clock::now();
+      f();
+      secs.push_back(seconds_since(t0));
+      if (seconds_since(start) > 20.0) break;
+    }
+    return median(secs);
+  };
+
+  struct Row {
+    int64_t batch;
+    std::string name;
+    double nfe, seconds, tokens_per_s, ratio;
+  };
+  std::vector<Row> rows;
+  for (const int64_t B : args.batches) {
+    const std::vector<std::vector<int64_t>> prompts(static_cast<size_t>(B), std::vector<int64_t>{0});
+    const auto prompt = at::zeros({B, 1}, at::kLong).to(device);
+    GenerateOptions g;
+    g.max_new_tokens = L;
+    g.sampling.temperature = 1.0;
+    g.seed = 1;
+    for (int64_t w = 0; w < args.warmup; ++w) {
+      GenerateOptions short_g = g;
+      short_g.max_new_tokens = std::min<int64_t>(L, 16);
+      generate(ar, prompts, short_g);
+      ModelDenoiser den(dm, true);
+      DiffusionSamplerOptions o;
+      o.steps = 2;
+      diffusion_sample(den, prompt, L, mask_id, o);
+    }
+    int64_t ar_nfe = 0;
+    const double ar_secs = timed([&] { ar_nfe = generate(ar, prompts, g).forward_passes; });
+    const double ar_tps = static_cast<double>(B * L) / ar_secs;
+    rows.push_back({B, "AR, KV cache", static_cast<double>(ar_nfe), ar_secs, ar_tps, 1.0});
+    for (const auto& s : settings) {
+      int64_t nfe = 0;
+      const double secs = timed([&] {
+        ModelDenoiser den(dm, s.opt.prefix_cache);
+        nfe = diffusion_sample(den, prompt, L, mask_id, s.opt).forward_passes;
+      });
+      const double tps = static_cast<double>(B * L) / secs;
+      rows.push_back({B, s.name, static_cast<double>(nfe), secs, tps, tps / ar_tps});
+    }
+  }
+
+  std::printf("\n%-6s %-46s %7s %12s %11s %12s %13s\n", "batch", "decoder", "NFE", "tokens/step", "ms/forward",
+              "tokens/s", "vs AR cache");
+  for (const auto& r : rows) {
+    std::printf("%-6lld %-46s %7.0f %12.2f %11.2f %12.1f %12.2fx\n", static_cast<long long>(r.batch), r.name.c_str(),
+                r.nfe, static_cast<double>(L) / r.nfe, 1e3 * r.seconds / r.nfe, r.tokens_per_s, r.ratio);
+  }
+  std::printf("\n");
+  for (const int64_t B : args.batches) {
+    std::string wins;
+    for (const auto& r : rows)
+      if (r.batch == B && r.name.rfind("AR", 0) != 0 && r.ratio > 1.0) wins += "\n  " + r.name + format_number(" (%.2fx)", r.ratio);
+    std::printf("batch %lld: diffusion faster than AR with its KV cache: %s\n", static_cast<long long>(B),
+                wins.empty() ? "none" : wins.c_str());
+  }
+  if (args.ar_run.empty())
+    std::printf("(random weights: the threshold sampler's confidences stay near 1/vocab, so it commits about one token "
+                "per step; pass --ar-run and --diffusion-run for trained models)\n");
   return 0;
 }
 

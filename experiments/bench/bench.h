@@ -22,6 +22,23 @@ int bench_ar_train(const BenchArgs& args);
 // Generated tokens per second with and without the KV cache at 256 and 1024 new tokens.
 int bench_ar_generate(const BenchArgs& args);
 
+struct DiffusionBenchArgs {
+  int threads = 1;
+  int64_t warmup = 1;                         // untimed runs of each setting first
+  int64_t repeats = 3;                        // timed runs per setting; the median counts
+  int64_t length = 256;                       // tokens generated after a 1-token prompt
+  std::vector<int64_t> batches{1, 16};        // batch sizes
+  std::vector<int64_t> steps{16, 64, 256};    // llada low-confidence step counts
+  int64_t block_length = 32;                  // llada and threshold blocks (0: one block)
+  double threshold = 0.9;                     // threshold sampler's confidence
+  std::string ar_run, diffusion_run;          // trained runs instead of random weights (both or neither)
+};
+
+// Tokens per second of masked-diffusion sampling (llada low-confidence at several step counts;
+// the threshold sampler with and without the prefix cache) against AR decoding with the KV cache,
+// same backbone, at each batch size; ratios against the AR baseline measured in the same run.
+int bench_diffusion_sample(const DiffusionBenchArgs& args);
+
 // Training steps per second of the Tiny Recursive Model at a config's size (one step = one
 // deep-supervision step for the batch, as the Trainer runs it), C++ vs Python eager
 // (experiments/bench/reference/trm_reference.py, started from the same weights and batches).

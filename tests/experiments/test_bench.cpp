@@ -51,3 +51,18 @@ TEST(Bench, TrmStepRunsBothMixersAndComparesWithPython) {
   EXPECT_NE(bad.output.find("model.d_model"), std::string::npos) << bad.output;
   fs::remove_all(dir);
 }
+
+// `beyond bench diffusion-sample` with tiny settings: every decoder row at every batch size, the
+// ratio column against the AR baseline and the verdict lines (no timing is checked).
+TEST(Bench, DiffusionSampleRunsTinySettings) {
+  const auto r = run_beyond("bench diffusion-sample --length 16 --batch 1,2 --steps 4,16 --block 8 --repeats 1 --warmup 1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* want : {"AR, KV cache", "llada low-confidence, 4 steps, block 8", "llada low-confidence, 16 steps, block 8",
+                           "threshold 0.9, block 8, no cache", "threshold 0.9, block 8, prefix cache", "vs AR cache",
+                           "batch 1: diffusion faster than AR", "batch 2: diffusion faster than AR"})
+    EXPECT_NE(r.output.find(want), std::string::npos) << want << "\n" << r.output;
+  // One run without the other is an input error.
+  const auto bad = run_beyond("bench diffusion-sample --ar-run /nonexistent");
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--diffusion-run"), std::string::npos) << bad.output;
+}
