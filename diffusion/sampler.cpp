@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/errors.h"
+#include "diffusion/masking.h"
 
 // Conventions shared by the samplers:
 // - Work happens on the tokens' device; random numbers are drawn on the CPU from one generator
@@ -18,6 +19,10 @@
 // - Predictions and scores are float64 (LLaDA: low-precision Gumbel noise changes the samples).
 // - A block is a slice [bs, be) of the region; only its masked positions can commit, which is
 //   the same as giving every other position a score of -inf.
+// - Every step is reported, also one that commits nothing. Such a step does no forward when its
+//   tokens are those of the last forward: an llada step whose schedule is 0 for every row (the
+//   block was pre-filled), an mdlm step after one that committed nothing (DiffusionStep.forward).
+// - mdlm ignores block_length and prefix_cache; its final argmax fill is a step of its own.
 
 namespace beyond {
 namespace {
@@ -100,22 +105,20 @@ at::Tensor top_k_mask(const at::Tensor& scores, const at::Tensor& k) {
   return at::zeros_like(keep_sorted).scatter_(1, order, keep_sorted);
 }
 
-// Logits of block [bs, be), SUBS applied. With the prefix cache, the block's first forward
-// refreshes it (a full pass) and later ones feed only x[:, bs:] against it.
-at::Tensor block_logits(Run& r, int64_t bs, int64_t be, bool first_in_block) {
-  at::Tensor out;
-  int64_t from = 0;  // the first position `out` covers
-  if (!r.o.prefix_cache) {
-    out = r.denoiser.logits(r.x);
-  } else if (first_in_block) {
-    out = r.denoiser.refresh_prefix(r.x, bs);
-  } else {
-    out = r.denoiser.logits_from(r.x, bs);
-    from = bs;
-  }
+// Logits of positions [bs, be) out of a denoiser's answer `out` that starts at position `from`,
+// SUBS applied, on the tokens' device.
+at::Tensor slice_logits(Run& r, const at::Tensor& out, int64_t from, int64_t bs, int64_t be) {
   TORCH_CHECK(out.dim() == 3 && out.size(0) == r.x.size(0) && out.size(1) == r.x.size(1) - from,
               "denoiser returned logits of shape ", out.sizes(), " for tokens ", r.x.sizes(), " from position ", from);
-  return subs_logits(out.narrow(1, bs - from, be - bs), r.mask_id);
+  return subs_logits(out.narrow(1, bs - from, be - bs).to(r.x.device()), r.mask_id);
+}
+
+// Logits of block [bs, be). With the prefix cache, the block's first forward refreshes it (a
+// full pass) and later ones feed only x[:, bs:] against it.
+at::Tensor block_logits(Run& r, int64_t bs, int64_t be, bool first_in_block) {
+  if (!r.o.prefix_cache) return slice_logits(r, r.denoiser.logits(r.x), 0, bs, be);
+  if (first_in_block) return slice_logits(r, r.denoiser.refresh_prefix(r.x, bs), 0, bs, be);
+  return slice_logits(r, r.denoiser.logits_from(r.x, bs), bs, bs, be);
 }
 
 // Writes x0 where `commit` [B, n] holds in x[:, bs:bs+n] and reports the step.
@@ -145,14 +148,6 @@ Blocks split_region(int64_t region_length, int64_t block_length) {
   return {len, (region_length + len - 1) / len};
 }
 
-// LLaDA's transfer schedule, kept here until diffusion/masking.cpp provides transfer_schedule:
-// k_j = floor(M / S) + (j < M mod S).
-std::vector<int64_t> even_transfer(int64_t masked, int64_t steps) {
-  std::vector<int64_t> k(static_cast<size_t>(steps), masked / steps);
-  for (int64_t j = 0; j < masked % steps; ++j) ++k[static_cast<size_t>(j)];
-  return k;
-}
-
 // [B, steps] on the tokens' device: row b's transfer_schedule for its masked count.
 at::Tensor schedule_rows(const at::Tensor& masked_per_row, int64_t steps) {
   const auto counts = masked_per_row.cpu();
@@ -160,7 +155,7 @@ at::Tensor schedule_rows(const at::Tensor& masked_per_row, int64_t steps) {
   std::vector<int64_t> flat;
   flat.reserve(static_cast<size_t>(B * steps));
   for (int64_t b = 0; b < B; ++b) {
-    const auto row = even_transfer(counts[b].item<int64_t>(), steps);
+    const auto row = transfer_schedule(counts[b].item<int64_t>(), steps);
     flat.insert(flat.end(), row.begin(), row.end());
   }
   return at::tensor(flat, at::kLong).view({B, steps}).to(masked_per_row.device());
@@ -210,7 +205,8 @@ void run_threshold(Run& r, int64_t start) {
 
 void run_mdlm(Run& r, int64_t start) {
   const int64_t n = r.x.size(1) - start;
-  const auto region_logits = [&] { return block_logits(r, start, start + n, true); };
+  // No prefix cache here: every position of the region may change at any step.
+  const auto region_logits = [&] { return slice_logits(r, r.denoiser.logits(r.x), 0, start, start + n); };
   // p_theta depends on x only (no time input), so its logits stay valid until a step commits.
   at::Tensor logits;
   const auto dt = (1.0 - r.o.eps) / static_cast<double>(r.o.steps);

@@ -59,11 +59,6 @@ LanguageModel tiny_bidirectional(int64_t seed = 3) {
   return m;
 }
 
-std::vector<int64_t> row_of(const at::Tensor& x, int64_t b) {
-  const auto r = x[b].contiguous().cpu();
-  return std::vector<int64_t>(r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.numel());
-}
-
 // Every step the sampler reported.
 struct Recorder {
   std::vector<DiffusionStep> steps;
@@ -493,6 +488,28 @@ TEST(DiffusionSampler, PrefixCacheRefreshesOncePerBlock) {
   o.prefix_cache = false;
   diffusion_generate(plain, x, 2, kMask, o);
   for (const auto& c : plain.calls) EXPECT_EQ(c.first, 'L');
+}
+
+// On the real model: one full forward per block, then suffix-only forwards (fewer positions fed).
+TEST(DiffusionSampler, PrefixCacheOnTheModelFeedsOnlyTheSuffix) {
+  ModelDenoiser denoiser(tiny_bidirectional(), true);
+  const int64_t B = 2, P = 4, L = 12, T = P + L;
+  auto x = prompt_and_masks({{1, 2, 3, 4}, {5, 6, 7, 8}}, L);
+  x[0][P + 6] = 3;
+  auto o = options("llada", 9, 4);  // blocks at 4, 8, 12; three steps each
+  o.prefix_cache = true;
+  const auto llada = diffusion_generate(denoiser, x, P, kMask, o);
+  expect_filled_and_kept(x, llada.tokens, P);
+  EXPECT_EQ(llada.forward_passes, 9);
+  int64_t fed = 0;
+  for (int64_t bs : {4, 8, 12}) fed += B * T + 2 * B * (T - bs);
+  EXPECT_EQ(llada.forward_tokens, fed);
+
+  o.method = "threshold";
+  const auto threshold = diffusion_generate(denoiser, x, P, kMask, o);
+  expect_filled_and_kept(x, threshold.tokens, P);
+  EXPECT_GE(threshold.forward_passes, 3);
+  EXPECT_LE(threshold.forward_passes, L);
 }
 
 TEST(ModelDenoiser, PrefixCacheIsExactRightAfterRefresh) {
