@@ -46,8 +46,9 @@ NelboEstimate estimate_nelbo(const DenoiseFn& denoise, const at::Tensor& sequenc
   std::vector<at::Tensor> masks, ls;
   for (int64_t n = 0; n < N; ++n) {
     const auto k = at::randint(0, L, {1}, gen, at::kLong);
-    const auto l = (stride + k).remainder(L).add(1);                                      // [K]
-    const auto rank = at::rand({K, L}, gen, at::kDouble).argsort(int64_t{1}).argsort(int64_t{1});        // [K, L]
+    const auto l = (stride + k).remainder(L).add(1);  // [K]
+    // rank[j, i] < l_j: position i is among the l_j smallest of L uniforms.
+    const auto rank = at::rand({K, L}, gen, at::kDouble).argsort(int64_t{1}).argsort(int64_t{1});
     masks.push_back(rank < l.unsqueeze(1));
     ls.push_back(l);
   }
