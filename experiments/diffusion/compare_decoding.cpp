@@ -216,7 +216,7 @@ Spec read_spec(const std::string& path, const std::vector<std::string>& override
       throw c.error(key, "block length " + std::to_string(b) + " does not divide compare.gen_length " + std::to_string(s.gen_length));
   };
   for (const auto b : blocks) check_block(t + "block_lengths", b);
-  check_block(t + "threshold_block_length", th_block);
+  if (!ths.empty()) check_block(t + "threshold_block_length", th_block);
   const auto validate = [&](const std::string& key, const DiffusionSamplerOptions& o) {
     try {
       o.validate();
@@ -538,7 +538,11 @@ int compare_decoding(const std::string& config_path, const std::vector<std::stri
   for (const auto& r : s.runs) {
     auto o = r.overrides;
     o.push_back("run.dir=" + s.dir + "/" + r.name);
-    (void)resolve_config(r.config, o);
+    try {
+      (void)resolve_config(r.config, o);
+    } catch (const InputError& e) {
+      throw InputError("runs." + r.name + ": " + e.what());
+    }
   }
   fs::create_directories(s.dir);
   const auto t_start = Clock::now();

@@ -148,7 +148,7 @@ TEST(CompareDecodingCli, TinyEndToEndWritesRowsReportAndSummary) {
                      << "[runs.diffusion]\nconfig = \"" << dm << "\"\n"
                      << "[runs.judge]\nconfig = \"" << judge << "\"\noverrides = [\"train.steps=20\"]\n"
                      << "[ar_decoding.temp1]\ntemperature = 1.0\n"
-                     << "[diffusion_decoding]\nsteps = [4]\nblock_lengths = [8]\n";
+                     << "[diffusion_decoding]\nsteps = [4]\nblock_lengths = [8]\ntemperature = 1.0\n";
   auto r = run_beyond("compare-decoding " + cfg);
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char* f : {"decoding.json", "report.md", "summary.json", "ar/summary.json", "diffusion/summary.json",
@@ -169,9 +169,12 @@ TEST(CompareDecodingCli, TinyEndToEndWritesRowsReportAndSummary) {
   for (const auto& row : {a, d, doc["reference"]}) {
     EXPECT_GT(row["judge_bpc"].get<double>(), 0.0) << row.dump();
     EXPECT_GT(row["gen_ppl"].get<double>(), 1.0) << row.dump();
-    EXPECT_GT(row["entropy_bits"].get<double>(), 0.0) << row.dump();
+    EXPECT_GE(row["entropy_bits"].get<double>(), 0.0) << row.dump();
     EXPECT_LE(row["distinct_3"].get<double>(), 1.0) << row.dump();
   }
+  // Degenerate: entropy below 90% (compare.degenerate_entropy) of the held-out chunks'.
+  const double floor = 0.9 * doc["reference"]["entropy_bits"].get<double>();
+  for (const auto& row : {a, d}) EXPECT_EQ(row["degenerate"].get<bool>(), row["entropy_bits"].get<double>() < floor) << row.dump();
   EXPECT_EQ(doc["reference"]["samples"], 4);
   std::ifstream rep(dir + "/out/report.md");
   const std::string md((std::istreambuf_iterator<char>(rep)), {});
