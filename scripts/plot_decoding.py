@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
 
 def family(row: dict) -> str:
@@ -51,6 +52,7 @@ def main(out_dir: Path) -> int:
         if y in ref:
             ax.axhline(ref[y], color="gray", ls="--", lw=1, label="held-out text")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.set_xlabel(labels[x])
         ax.set_ylabel(labels[y])
         ax.grid(alpha=0.3)
