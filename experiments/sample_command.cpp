@@ -123,6 +123,7 @@ int sample_diffusion(TextModel& m, const SampleArgs& args) {
         std::cout << render_row(*m.tokenizer, r.tokens[row], {}, m.mask_id(), false) << "\n";
       }
     }
+    std::cout.flush();  // the text before the statistics line on stderr
     std::fprintf(stderr, "[%s, %ld steps, %ld forward passes, %.2f s]\n", opt.method.c_str(), r.steps,
                  r.forward_passes, secs);
   }
