@@ -319,7 +319,10 @@ class ParallelDecoding : public Experiment {
     }
     Task list_task = tasks_->options().tasks.front();
     for (Task t : tasks_->options().tasks)
-      if (t != Task::names) list_task = t;
+      if (t != Task::names) {
+        list_task = t;
+        break;
+      }
     md += "| *tokens/step (" + parallel::task_name(list_task) + ")* |";
     for (int64_t k : ks_) md += " " + fixed(score(list_task, "k" + std::to_string(k) + "_" + order).tokens_per_step(), 2) + " |";
     return md + "\n";
@@ -361,12 +364,13 @@ class ParallelDecoding : public Experiment {
   std::string findings() const {
     std::string md;
     const auto line = [&](const std::string& s) { md += "- " + s + "\n"; };
-    const std::string kmax = "k" + std::to_string(ks_.empty() ? 1 : ks_.back());
+    const int64_t kmax_value = ks_.empty() ? 1 : *std::max_element(ks_.begin(), ks_.end());
+    const std::string kmax = "k" + std::to_string(kmax_value), kmax_text = "k=" + std::to_string(kmax_value);
     // C = 0 tasks.
     for (Task t : {Task::copy, Task::reverse, Task::sort}) {
       if (!has(t, "k1_confidence") || !has(t, kmax + "_confidence")) continue;
       line(parallel::task_name(t) + " (one right answer, C = 0): " + fixed(score(t, "k1_confidence").accuracy()) +
-           " at one token per step, " + fixed(score(t, kmax + "_confidence").accuracy()) + " at " + kmax +
+           " at one token per step, " + fixed(score(t, kmax + "_confidence").accuracy()) + " at " + kmax_text +
            " (confidence order, greedy); a perfect model stays at 1 for every k.");
     }
     if (has(Task::shuffle, "k2_random")) {
@@ -374,7 +378,7 @@ class ParallelDecoding : public Experiment {
       std::string l = "shuffle at k=2, random order, temperature 1: " + fixed(s.accuracy()) + " against the closed form " +
                       fixed(s.closed()) + " (prod P(m,k)/m^k, averaged over n)";
       if (has(Task::shuffle, kmax + "_random"))
-        l += "; at " + kmax + ": " + fixed(score(Task::shuffle, kmax + "_random").accuracy()) + " against " +
+        l += "; at " + kmax_text + ": " + fixed(score(Task::shuffle, kmax + "_random").accuracy()) + " against " +
              fixed(score(Task::shuffle, kmax + "_random").closed());
       line(l + ". Independent per-token sampling repeats items: the mixture rate at k=2 is " + fixed(s.mixture_rate()) +
            ".");
