@@ -413,6 +413,17 @@ class ParallelDecoding : public Experiment {
            ".");
       break;
     }
+    // A task the model decodes badly even one token per step (where a perfect model is exact) was
+    // not learned: its fall with k measures the model, not parallel decoding.
+    std::string unlearned;
+    for (Task t : tasks_->options().tasks) {
+      if (!has(t, "k1_random") || !has(t, "k1_confidence")) continue;
+      const double best = std::max(score(t, "k1_random").accuracy(), score(t, "k1_confidence").accuracy());
+      if (best < 0.8) unlearned += (unlearned.empty() ? "" : ", ") + parallel::task_name(t) + " (" + fixed(best) + ")";
+    }
+    if (!unlearned.empty())
+      line("not learned at this budget (best accuracy at one token per step below 0.8, where a perfect model is "
+           "exact): " + unlearned + "; their rows measure the model, not parallel decoding.");
     return md;
   }
 

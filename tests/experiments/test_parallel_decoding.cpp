@@ -390,7 +390,7 @@ TEST(ParallelOracle, CopyIsExactAtEveryTokensPerStep) {
 // the items not yet placed", right only if distinct: prod_j P(m_j, k_j) / m_j^k_j.
 TEST(ParallelOracle, ShuffleRandomOrderMatchesTheClosedForm) {
   const ParallelTasks tasks;
-  const int64_t trials = 3000;
+  const int64_t trials = 2000;
   const auto ex8 = examples(tasks, Task::shuffle, 8, trials, 2);
   EXPECT_EQ(decode(tasks, ex8, llada(8, "random", 1.0, 5)).accuracy, 1.0) << "one per step samples the joint";
   const std::map<int64_t, double> expected8 = {
@@ -417,7 +417,7 @@ TEST(ParallelOracle, ShuffleRandomOrderMatchesTheClosedForm) {
 // there we check the deterministic outcome instead.
 TEST(ParallelOracle, ReplaceRandomGreedyIsHalfAtTwoPerStepWithRandomTies) {
   const ParallelTasks tasks;
-  const int64_t trials = 3000;
+  const int64_t trials = 2000;
   const auto ex = examples(tasks, Task::replace_random, 8, trials, 4);
   const double tiny = 1e-6;  // ties broken by the Gumbel draw, everything else by the logits
   EXPECT_EQ(decode(tasks, ex, llada(8, "low-confidence", tiny, 1)).accuracy, 1.0);
@@ -441,7 +441,7 @@ TEST(ParallelOracle, ReplaceRandomGreedyIsHalfAtTwoPerStepWithRandomTies) {
 // One step of temperature-1 sampling over all n slots: exactly one F with prob ((n-1)/n)^(n-1).
 TEST(ParallelOracle, ReplaceRandomOneSampledStep) {
   const ParallelTasks tasks;
-  const int64_t trials = 3000;
+  const int64_t trials = 2000;
   const auto ex = examples(tasks, Task::replace_random, 6, trials, 8);
   expect_within_4se(decode(tasks, ex, llada(1, "random", 1.0, 9)).accuracy, std::pow(5.0 / 6, 5), trials,
                     "replace_random n=6 one step");
@@ -452,7 +452,7 @@ TEST(ParallelOracle, ReplaceRandomOneSampledStep) {
 // 1/2 * 1/2 + 1/4 * 1/2 + 1/4 * 1/2 = 1/2, the rest mixtures like "New City".
 TEST(ParallelOracle, NamesAtTwoPerStepGiveTheClosedFormMixtureRate) {
   const ParallelTasks tasks;
-  const int64_t trials = 3000;
+  const int64_t trials = 2000;
   const auto ex = examples(tasks, Task::names, 2, trials, 11);
   const auto two = decode(tasks, ex, llada(1, "random", 1.0, 12));
   expect_within_4se(two.mixture, 0.5, trials, "names mixture rate at 2 per step");
