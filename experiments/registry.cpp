@@ -1,4 +1,5 @@
 #include "core/config.h"
+#include "experiments/diffusion/parallel_decoding.h"
 #include "experiments/experiment.h"
 #include "experiments/quickstart/digit_sort.h"
 #include "experiments/recursive/puzzle_experiment.h"
@@ -13,6 +14,7 @@ static const std::vector<std::pair<std::string, ExperimentFactory>>& registry() 
       {"text_diffusion", [] { return make_text_diffusion(); }},
       {"sudoku", [] { return make_sudoku_experiment(); }},
       {"maze", [] { return make_maze_experiment(); }},
+      {"parallel_decoding", [] { return make_parallel_decoding(); }},
   };
   return r;
 }
