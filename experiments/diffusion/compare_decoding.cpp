@@ -124,7 +124,7 @@ struct Spec {
   std::string name, dir, description, prompt;
   int64_t samples = 8, batch_size = 8, gen_length = 256, reference_chunks = 16, threads = 0;
   uint64_t seed = 1;
-  double ppl_tolerance = 0.05, degenerate_entropy = 0.9;
+  double ppl_tolerance = 0.05, degenerate_entropy = 0.9, degenerate_distinct_3 = 0.75;
   std::vector<RunSpec> runs;  // ar, diffusion, judge
   std::vector<Decoder> decoders;
   std::vector<std::string> skipped;  // grid points that cannot run (llada steps vs blocks)
@@ -152,6 +152,7 @@ Spec read_spec(const std::string& path, const std::vector<std::string>& override
   s.seed = static_cast<uint64_t>(c.get_int("compare.seed", 1, 0));
   s.ppl_tolerance = c.get_float("compare.ppl_tolerance", 0.05, 0.0, 10.0);
   s.degenerate_entropy = c.get_float("compare.degenerate_entropy", 0.9, 0.0, 1.0);
+  s.degenerate_distinct_3 = c.get_float("compare.degenerate_distinct_3", 0.75, 0.0, 1.0);
 
   for (const std::string name : {"ar", "diffusion", "judge"}) {
     const std::string k = "runs." + name;
@@ -405,8 +406,8 @@ std::string write_report(const Spec& s, const json& doc) {
   md += "Quality: `judge bpc` is the judge's teacher-forced bits per character of the samples (lower reads as more "
         "Shakespeare-like), `gen ppl` its per-token perplexity; `entropy` is the unigram entropy of a sample's characters in "
         "bits and `d-1/2/3` the fraction of distinct 1/2/3-grams, means over samples. A row whose entropy is below " +
-        fmt("%.0f", 100 * s.degenerate_entropy) + "% of the held-out text's is marked degenerate (repetition buys a low "
-        "perplexity). NFE: forward passes per batch, i.e. per sequence; time: wall seconds per sample.\n\n";
+        fmt("%.0f", 100 * s.degenerate_entropy) + "% of the held-out text's, or whose distinct-3 is below " +
+        fmt("%.0f", 100 * s.degenerate_distinct_3) + "% of its, is marked degenerate (repetition buys a low perplexity). NFE: forward passes per batch, i.e. per sequence; time: wall seconds per sample.\n\n";
   md += "| model | decoder | NFE | s/sample | tokens/s | judge bpc | gen ppl | entropy | d-1 | d-2 | d-3 | note |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   const auto line = [&](const json& r) {
@@ -456,7 +457,8 @@ std::string write_report(const Spec& s, const json& doc) {
     if (!is_ar(a)) continue;
     any_ar = true;
     if (!ok(a)) {
-      md += "- " + name(a) + ": degenerate (entropy " + fmt("%.2f", num(a, "entropy_bits")) + " bits), not matched.\n";
+      md += "- " + name(a) + ": degenerate (entropy " + fmt("%.2f", num(a, "entropy_bits")) + " bits, distinct-3 " +
+            fmt("%.2f", num(a, "distinct_3")) + "), not matched.\n";
       continue;
     }
     const json* by_nfe = matching(a, is_diff, false);
@@ -511,7 +513,8 @@ std::string write_report(const Spec& s, const json& doc) {
   for (const auto& r : rows)
     if (r.value("degenerate", false)) degenerate.push_back(name(r));
   if (!degenerate.empty()) {
-    md += "- Degenerate (entropy below " + fmt("%.2f", s.degenerate_entropy * num(ref, "entropy_bits")) + " bits):";
+    md += "- Degenerate (entropy below " + fmt("%.2f", s.degenerate_entropy * num(ref, "entropy_bits")) +
+          " bits or distinct-3 below " + fmt("%.2f", s.degenerate_distinct_3 * num(ref, "distinct_3")) + "):";
     for (const auto& d : degenerate) md += " " + d + ";";
     md += " their perplexities are not comparable.\n";
   }
@@ -634,6 +637,7 @@ int compare_decoding(const std::string& config_path, const std::vector<std::stri
               " entropy=" + fmt("%.2f", num(r, "entropy_bits")));
   }
   const double entropy_floor = s.degenerate_entropy * num(doc["reference"], "entropy_bits");
+  const double distinct_floor = s.degenerate_distinct_3 * num(doc["reference"], "distinct_3");
 
   // Untimed warm-up of both models (first-call allocations, lazy initialisation).
   {
@@ -708,7 +712,7 @@ int compare_decoding(const std::string& config_path, const std::vector<std::stri
       r["prefix_cache"] = d.diffusion.prefix_cache;
       r["forward_tokens"] = forward_tokens;
     }
-    r["degenerate"] = num(r, "entropy_bits") < entropy_floor;
+    r["degenerate"] = num(r, "entropy_bits") < entropy_floor || num(r, "distinct_3") < distinct_floor;
     log::info("compare-decoding [" + std::to_string(di + 1) + "/" + std::to_string(s.decoders.size()) + "] " + d.model +
               " " + d.name + ": NFE " + fmt("%.1f", nfe) + ", " + fmt("%.3f", secs / static_cast<double>(s.samples)) +
               " s/sample, judge_bpc " + fmt("%.3f", num(r, "judge_bpc")) + ", gen_ppl " + fmt("%.2f", num(r, "gen_ppl")) +

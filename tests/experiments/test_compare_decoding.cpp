@@ -172,9 +172,13 @@ TEST(CompareDecodingCli, TinyEndToEndWritesRowsReportAndSummary) {
     EXPECT_GE(row["entropy_bits"].get<double>(), 0.0) << row.dump();
     EXPECT_LE(row["distinct_3"].get<double>(), 1.0) << row.dump();
   }
-  // Degenerate: entropy below 90% (compare.degenerate_entropy) of the held-out chunks'.
+  // Degenerate: entropy below 90% (compare.degenerate_entropy) or distinct-3 below 75%
+  // (compare.degenerate_distinct_3) of the held-out chunks'.
   const double floor = 0.9 * doc["reference"]["entropy_bits"].get<double>();
-  for (const auto& row : {a, d}) EXPECT_EQ(row["degenerate"].get<bool>(), row["entropy_bits"].get<double>() < floor) << row.dump();
+  const double d3_floor = 0.75 * doc["reference"]["distinct_3"].get<double>();
+  for (const auto& row : {a, d})
+    EXPECT_EQ(row["degenerate"].get<bool>(),
+              row["entropy_bits"].get<double>() < floor || row["distinct_3"].get<double>() < d3_floor) << row.dump();
   EXPECT_EQ(doc["reference"]["samples"], 4);
   std::ifstream rep(dir + "/out/report.md");
   const std::string md((std::istreambuf_iterator<char>(rep)), {});
