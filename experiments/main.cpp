@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   auto* sample = app.add_subcommand("sample", "Generate text from a trained language model (a run folder or a checkpoint), streamed as it is produced");
   sample->add_option("source", sample_args.source, "run folder (its last checkpoint) or checkpoint file")->required();
   sample->add_option("--prompt", sample_args.prompts, "prompt text; repeat for a batch of prompts (default: a newline)");
-  sample->add_option("--max-new-tokens", gen.max_new_tokens, "tokens to generate per sample")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sample->add_option("--max-new-tokens", gen.max_new_tokens, "tokens to generate per sample (diffusion runs: the canvas; default fills the model's window)")->capture_default_str()->check(CLI::NonNegativeNumber);
   sample->add_option("--temperature", gen.sampling.temperature, "0 is greedy")->capture_default_str()->check(CLI::NonNegativeNumber);
   sample->add_option("--top-k", gen.sampling.top_k, "keep the k most likely tokens (0: off)")->capture_default_str()->check(CLI::NonNegativeNumber);
   sample->add_option("--top-p", gen.sampling.top_p, "nucleus: smallest set with this mass (1: off)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
@@ -189,7 +189,10 @@ int main(int argc, char** argv) {
       std::cout << beyond::resolve_config(config_path, overrides);
       return 0;
     }
-    if (*sample) return beyond::sample_command(sample_args);
+    if (*sample) {
+      sample_args.length_given = sample->count("--max-new-tokens") > 0;
+      return beyond::sample_command(sample_args);
+    }
     if (*bench_train) return beyond::bench_ar_train(bench_args);
     if (*bench_generate) return beyond::bench_ar_generate(bench_args);
     if (*bench_trm) return beyond::bench_trm_step(trm_args);

@@ -76,13 +76,16 @@ int sample_diffusion(TextModel& m, const SampleArgs& args) {
   opt.temperature = args.generate.sampling.temperature;
   opt.seed = args.generate.seed;
   opt.validate();
-  const int64_t gen_length = args.generate.max_new_tokens;
-  if (gen_length <= 0) throw InputError("--max-new-tokens must be positive for a diffusion model (the canvas length)");
   const bool tty = ::isatty(STDOUT_FILENO);
   ModelDenoiser denoiser(m.model, opt.prefix_cache);
   const auto texts = prompt_texts(args);
   for (size_t pi = 0; pi < texts.size(); ++pi) {
     const auto ids = m.tokenizer->encode(texts[pi]);
+    const int64_t room = m.model->cfg.max_seq_len - static_cast<int64_t>(ids.size());
+    const int64_t gen_length = args.length_given ? args.generate.max_new_tokens : room;
+    if (gen_length <= 0)
+      throw InputError("nothing to generate: the prompt leaves " + std::to_string(room) + " of the model's " +
+                       std::to_string(m.model->cfg.max_seq_len) + " positions, and --max-new-tokens must be positive");
     const int64_t total = static_cast<int64_t>(ids.size()) + gen_length;
     if (total > m.model->cfg.max_seq_len)
       throw InputError("prompt (" + std::to_string(ids.size()) + " tokens) + --max-new-tokens " +

@@ -20,6 +20,7 @@ struct SampleArgs {
   // temperature and seed come from `generate`, the rest from here.
   DiffusionSamplerOptions diffusion;
   bool show_steps = false;             // redraw the sequence after every denoising step
+  bool length_given = false;           // --max-new-tokens was set; else a diffusion canvas fills the window
 };
 
 int sample_command(const SampleArgs& args);
