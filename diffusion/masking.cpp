@@ -28,6 +28,24 @@ NoisedTokens mask_tokens(const at::Tensor& tokens, const at::Tensor& rates, int6
   return {tokens.masked_fill(masked, mask_id), masked};
 }
 
+NoisedTokens mask_exact_counts(const at::Tensor& tokens, const at::Tensor& counts, int64_t mask_id,
+                               at::Generator generator, const at::Tensor& maskable) {
+  TORCH_CHECK(tokens.dim() == 2, "mask_exact_counts: tokens must be [B, T], got ", tokens.sizes());
+  TORCH_CHECK(counts.dim() == 1 && counts.size(0) == tokens.size(0), "mask_exact_counts: counts must be [B]");
+  // The l positions with the smallest uniforms form a uniform l-subset; non-maskable positions
+  // get uniforms above 1 so they rank last and are cut off by the maskable mask below.
+  auto u = at::rand(tokens.sizes(), generator, at::kFloat);
+  if (maskable.defined()) {
+    TORCH_CHECK(maskable.sizes() == tokens.sizes(), "mask_exact_counts: maskable must match tokens");
+    u = at::where(maskable.to(at::kCPU, at::kBool), u, at::full_like(u, 2.0));
+  }
+  const auto rank = u.argsort(static_cast<int64_t>(1), false).argsort(static_cast<int64_t>(1), false);
+  auto masked = rank < counts.to(at::kCPU, at::kLong).unsqueeze(1);
+  if (maskable.defined()) masked &= maskable.to(at::kCPU, at::kBool);
+  masked = masked.to(tokens.device());
+  return {tokens.masked_fill(masked, mask_id), masked};
+}
+
 at::Tensor subs_log_probs(const at::Tensor& logits, int64_t mask_id) {
   TORCH_CHECK(mask_id >= 0 && mask_id < logits.size(-1), "subs_log_probs: mask id ", mask_id,
               " is outside the vocabulary of ", logits.size(-1));

@@ -27,6 +27,11 @@ struct NoisedTokens {
 NoisedTokens mask_tokens(const at::Tensor& tokens, const at::Tensor& rates, int64_t mask_id, at::Generator generator,
                          const at::Tensor& maskable = {});
 
+// Masks exactly counts[b] [B] int64 positions of row b, a uniform random subset of its maskable
+// positions (all of them when counts[b] exceeds their number). The draws are made on the CPU.
+NoisedTokens mask_exact_counts(const at::Tensor& tokens, const at::Tensor& counts, int64_t mask_id,
+                               at::Generator generator, const at::Tensor& maskable = {});
+
 // The SUBS parameterisation's zero-masking step: log-probabilities [.., V] in float32 in which
 // MASK has probability 0, so the model never predicts MASK. (Carry-over of unmasked tokens is
 // the caller's: the loss skips them and samplers never change them.)

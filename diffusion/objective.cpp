@@ -15,6 +15,7 @@ MaskedDiffusionOptions MaskedDiffusionOptions::from_config(Config& c) {
   if (o.eps >= 1.0) throw c.error("diffusion.eps", "must be below 1 (got " + std::to_string(o.eps) + ")");
   o.stratified = c.get_bool("diffusion.stratified_t", o.stratified);
   o.random_length_prob = c.get_float("diffusion.random_length_prob", o.random_length_prob, 0.0, 1.0);
+  o.masking = c.get_choice("diffusion.masking", o.masking, {"rate", "count"});
   return o;
 }
 
@@ -27,8 +28,10 @@ MaskedDiffusionObjective::MaskedDiffusionObjective(LanguageModel model, int64_t 
 // The noise of one batch, all from one CPU generator seeded by the batch's seed, in this order:
 //   1. random_length_prob > 0 only: a draw u ~ U[0,1); if u < random_length_prob, the batch is cut
 //      to its first n ~ U{1..T} positions (LLaDA's variable-length pretraining);
-//   2. the rates p_b: sample_mask_rates(B, stratified, eps);
-//   3. the masks: mask_tokens(tokens, p, mask_id, maskable).
+//   2. rate masking: the rates p_b = sample_mask_rates(B, stratified, eps), then the masks
+//      mask_tokens(tokens, p, mask_id, maskable);
+//      count masking: t_b = sample_mask_rates(B, stratified, 0), l_b = clamp(ceil(t_b n_b), 1, n_b)
+//      for row b's n_b maskable positions, then mask_exact_counts(tokens, l, mask_id, maskable).
 // Tests rely on this order to observe the masks.
 LossOutput MaskedDiffusionObjective::loss(const Batch& batch) {
   auto tokens = batch.at("tokens");
@@ -44,21 +47,32 @@ LossOutput MaskedDiffusionObjective::loss(const Batch& batch) {
     }
   }
   const int64_t B = tokens.size(0), T = tokens.size(1);
-  const auto rates = sample_mask_rates(B, options_.stratified, options_.eps, gen);
-  const auto noised = mask_tokens(tokens, rates, mask_id_, gen, maskable);
+  // n_b: row b's maskable positions; a token masked in row b is weighted 1/(p_b n_b) (rate) or
+  // 1/l_b (count), so that each row is a per-token negative ELBO estimate.
+  const auto n_row = maskable.defined() ? maskable.to(at::kCPU, at::kDouble).sum(1)
+                                        : at::full({B}, static_cast<double>(T), at::kDouble);
+  NoisedTokens noised;
+  at::Tensor per_token;  // [B] float64, the divisor of a masked token's CE in its row
+  if (options_.masking == "count") {
+    const auto t = sample_mask_rates(B, options_.stratified, 0.0, gen).to(at::kDouble);
+    const auto l = at::minimum(at::ceil(t * n_row).clamp_min(1.0), n_row.clamp_min(1.0));
+    noised = mask_exact_counts(tokens, l.to(at::kLong), mask_id_, gen, maskable);
+    per_token = l;
+  } else {
+    const auto rates = sample_mask_rates(B, options_.stratified, options_.eps, gen);
+    noised = mask_tokens(tokens, rates, mask_id_, gen, maskable);
+    per_token = rates.to(at::kDouble) * n_row.clamp_min(1.0);
+  }
   const auto logits = model_(noised.noisy);  // [B, T, V], maybe bf16 under autocast
   const auto& masked = noised.masked;
 
-  // loss = 1/B sum_b 1/(p_b n_b) sum_{i masked in b} -log p(x_i | x_t), n_b = T or row b's maskable
-  // count (a row with none contributes nothing). Only the masked positions go through the
+  // loss = 1/B sum_b 1/(p_b n_b) sum_{i masked in b} -log p(x_i | x_t) (count masking: 1/l_b instead
+  // of 1/(p_b n_b)), n_b = T or row b's maskable count (a row with none contributes nothing). Only the masked positions go through the
   // log-softmax, so the unmasked ones get exactly zero gradient.
   const auto nll = -subs_log_probs(logits.index({masked}), mask_id_)
                         .gather(-1, tokens.index({masked}).unsqueeze(-1))
                         .squeeze(-1);  // [M], float32 (float64 for a float64 model)
-  const auto opts = nll.options();
-  const auto count = maskable.defined() ? maskable.to(opts).sum(1).clamp_min(1.0)
-                                        : at::full({B}, static_cast<double>(T), opts);
-  const auto row_weight = 1.0 / (rates.to(opts) * count * static_cast<double>(B));  // [B]
+  const auto row_weight = (1.0 / (per_token * static_cast<double>(B))).to(nll.options());  // [B]
   const auto loss = (nll * row_weight.unsqueeze(1).expand({B, T}).index({masked})).sum();
 
   const int64_t n_masked = masked.sum().item<int64_t>();

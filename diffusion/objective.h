@@ -19,8 +19,13 @@ struct MaskedDiffusionOptions {
   double eps = 1e-3;                // mask rate p = (1 - eps) t + eps
   bool stratified = true;           // stratified t across the batch (MDLM); else t ~ U(0,1) per row
   double random_length_prob = 0.0;  // LLaDA's 1%: with this probability a batch is cut to a length U{1..T}
+  // rate:  every maskable token masked with probability p_b, weight 1/p_b (LLaDA pretraining, MDLM).
+  // count: exactly l_b ~ U{1..n_b} of row b's n_b maskable tokens masked, weight n_b/l_b: the same
+  //        bound (LLaDA's Eq. 6 estimator) with bounded weights, which matters for short answers
+  //        where a rate near eps masks nothing or one token at weight ~1/eps.
+  std::string masking = "rate";
 
-  // Reads [diffusion] eps, stratified_t, random_length_prob.
+  // Reads [diffusion] eps, stratified_t, random_length_prob, masking.
   static MaskedDiffusionOptions from_config(Config& config);
 };
 

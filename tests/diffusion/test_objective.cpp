@@ -215,6 +215,73 @@ TEST(MaskedDiffusionObjective, LossIsTheNaiveSumOverMaskedPositions) {
   }
 }
 
+TEST(MaskExactCounts, ExactlyLOfTheMaskablePositionsUniformly) {
+  const int64_t B = 3, T = 10, trials = 20000;
+  const auto tokens = random_tokens(B, T, 3);
+  const auto maskable = answer_mask(T, {0, 4, 9});  // 10, 6 and 1 maskable positions
+  const auto counts = at::tensor(std::vector<int64_t>{3, 6, 5}, at::kLong);  // the last asks for more than it has
+  auto gen = seeded(4);
+  auto hits = at::zeros({B, T}, at::kDouble);
+  for (int64_t k = 0; k < trials; ++k) {
+    const auto n = mask_exact_counts(tokens, counts, kMask, gen, maskable);
+    ASSERT_TRUE(at::equal(n.masked.sum(1), at::tensor(std::vector<int64_t>{3, 6, 1}, at::kLong)));
+    ASSERT_FALSE((n.masked & maskable.logical_not()).any().item<bool>());
+    ASSERT_TRUE(at::equal(n.noisy, tokens.masked_fill(n.masked, kMask)));
+    hits += n.masked.to(at::kDouble);
+  }
+  // Row 0: every position masked with probability 3/10 (a uniform 3-subset of 10).
+  for (int64_t i = 0; i < T; ++i)
+    EXPECT_NEAR(hits[0][i].item<double>() / trials, 0.3, 4.0 * sd_of_mean(0.3, trials)) << "position " << i;
+}
+
+// Count masking: row b masks exactly l_b = ceil(t_b n_b) of its n_b maskable positions (t_b
+// stratified, drawn as objective.cpp documents) and contributes the mean CE over them.
+TEST(MaskedDiffusionObjective, CountMaskingIsTheMeanCEOverExactlyLMaskedPositions) {
+  auto model = tiny_bidirectional();
+  MaskedDiffusionOptions o;
+  o.masking = "count";
+  MaskedDiffusionObjective objective(model, kMask, o);
+  const int64_t B = 6, T = 12;
+  const auto tokens = random_tokens(B, T, 21);
+  for (const bool with_prompt : {false, true}) {
+    const auto maskable = with_prompt ? answer_mask(T, {3, 0, 11, 5, 12, 1}) : at::Tensor();
+    for (const int64_t seed : {22, 23}) {
+      auto gen = seeded(static_cast<uint64_t>(seed));
+      const auto t = sample_mask_rates(B, true, 0.0, gen).to(at::kDouble);
+      std::vector<int64_t> l(B);
+      double expected = 0.0;
+      at::Tensor masked;
+      for (int64_t b = 0; b < B; ++b) {
+        const double n = with_prompt ? maskable[b].sum().item<double>() : static_cast<double>(T);
+        l[b] = std::max<int64_t>(1, std::min<int64_t>(static_cast<int64_t>(std::ceil(t[b].item<double>() * n)),
+                                                      std::max<int64_t>(1, static_cast<int64_t>(n))));
+        EXPECT_GE(t[b].item<double>(), static_cast<double>(b) / B);  // one t per stratum
+      }
+      const auto noise = mask_exact_counts(tokens, at::tensor(l, at::kLong), kMask, gen, maskable);
+      at::NoGradGuard no_grad;
+      const auto logits = model(noise.noisy);
+      for (int64_t b = 0; b < B; ++b) {
+        double row = 0.0;
+        int64_t m = 0;
+        for (int64_t i = 0; i < T; ++i) {
+          if (!noise.masked[b][i].item<bool>()) continue;
+          double sum = 0.0;
+          for (int64_t v = 0; v < kMask; ++v) sum += std::exp(logits[b][i][v].item<double>());
+          row += std::log(sum) - logits[b][i][tokens[b][i].item<int64_t>()].item<double>();
+          ++m;
+        }
+        if (m > 0) {
+          EXPECT_EQ(m, l[b]);
+          expected += row / static_cast<double>(m);
+        }
+      }
+      expected /= static_cast<double>(B);
+      const auto out = objective.loss(batch_of(tokens, seed, maskable));
+      EXPECT_NEAR(out.loss.item<double>(), expected, 1e-10 * expected) << "seed " << seed << " prompt " << with_prompt;
+    }
+  }
+}
+
 TEST(MaskedDiffusionObjective, NormalisationByTOrByAnswerLength) {
   auto model = tiny_bidirectional();
   MaskedDiffusionObjective objective(model, kMask);
@@ -355,8 +422,10 @@ TEST(MaskedDiffusionObjective, NeedsABidirectionalModel) {
 }
 
 TEST(MaskedDiffusionOptions, FromConfigReadsTheDiffusionTable) {
-  auto c = Config::parse("[diffusion]\neps = 0.01\nstratified_t = false\nrandom_length_prob = 0.01\n", "t.toml");
+  auto c = Config::parse("[diffusion]\neps = 0.01\nstratified_t = false\nrandom_length_prob = 0.01\nmasking = \"count\"\n",
+                         "t.toml");
   const auto o = MaskedDiffusionOptions::from_config(c);
+  EXPECT_EQ(o.masking, "count");
   EXPECT_DOUBLE_EQ(o.eps, 0.01);
   EXPECT_FALSE(o.stratified);
   EXPECT_DOUBLE_EQ(o.random_length_prob, 0.01);
@@ -370,7 +439,7 @@ TEST(MaskedDiffusionOptions, FromConfigReadsTheDiffusionTable) {
 
 TEST(MaskedDiffusionOptions, FromConfigRejectsOutOfRangeValues) {
   for (const std::string bad : {"eps = -0.1", "eps = 1.0", "eps = 2", "random_length_prob = 1.5",
-                                "random_length_prob = -0.01", "stratified_t = 3"}) {
+                                "random_length_prob = -0.01", "stratified_t = 3", "masking = \"counts\""}) {
     auto c = Config::parse("[diffusion]\n" + bad + "\n", "bad.toml");
     EXPECT_THROW(MaskedDiffusionOptions::from_config(c), InputError) << bad;
   }
