@@ -141,4 +141,10 @@ void init_weights(torch::nn::Module& module, const TransformerConfig& cfg) {
   }
 }
 
+int64_t count_parameters(const torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) n += p.numel();
+  return n;
+}
+
 }  // namespace beyond

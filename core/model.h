@@ -60,6 +60,9 @@ struct LanguageModelImpl : torch::nn::Module {
 };
 TORCH_MODULE(LanguageModel);
 
+// Number of scalars in a module's parameters (buffers excluded).
+int64_t count_parameters(const torch::nn::Module& module);
+
 // Initialises every parameter of a module built from cfg (call after construction):
 //   normal: N(0, init_std), residual output projections scaled by 1/sqrt(2 n_layers) (GPT-2);
 //   lecun:  truncated normal with std 1/sqrt(fan_in), cut at 2 std (TRM), embeddings 1/sqrt(D).

@@ -46,26 +46,46 @@ std::string read_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// curves.png from metrics.jsonl, through the project's Python (matplotlib); optional.
-bool plot_curves(const RunDir& dir) {
-  const std::string python = BEYOND_PYTHON, script = std::string(BEYOND_SOURCE_DIR) + "/scripts/plot_metrics.py";
-  if (python.empty() || !fs::exists(python) || !fs::exists(script)) return false;
-  const std::string cmd = "'" + python + "' '" + script + "' '" + dir.path() + "' >/dev/null 2>&1";
-  return std::system(cmd.c_str()) == 0 && fs::exists(dir.file("curves.png"));
-}
-
 void write_report(const RunDir& dir, const RunOptions& opt, const nlohmann::json& summary, const std::string& extra) {
   std::string md = "# " + opt.name + "\n\n";
   if (!opt.description.empty()) md += "What it should show: " + opt.description + "\n\n";
   md += "Experiment `" + opt.experiment + "`; config in `config.toml`, curves in `metrics.jsonl`.\n\n";
   md += "| metric | value |\n|---|---|\n";
   for (const auto& [k, v] : summary.items()) md += "| " + k + " | " + v.dump() + " |\n";
-  if (plot_curves(dir)) md += "\n![training and evaluation curves](curves.png)\n";
+  if (run_plot_script("plot_metrics.py", dir.path(), "curves.png")) md += "\n![training and evaluation curves](curves.png)\n";
   if (!extra.empty()) md += "\n" + extra;
   write_file_atomic(dir.file("report.md"), md);
 }
 
 }  // namespace
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return nullptr;
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception&) {
+    return nullptr;
+  }
+}
+
+bool run_finished(const std::string& run_dir) {
+  const auto j = read_json(run_dir + "/summary.json");
+  return j.is_object() && j.value("status", "") == "completed";
+}
+
+bool run_plot_script(const std::string& script, const std::string& dir, const std::string& output) {
+  const std::string python = BEYOND_PYTHON, path = std::string(BEYOND_SOURCE_DIR) + "/scripts/" + script;
+  if (python.empty() || !fs::exists(python) || !fs::exists(path)) return false;
+  const std::string cmd = shell_quote(python) + " " + shell_quote(path) + " " + shell_quote(dir) + " >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0 && fs::exists(dir + "/" + output);
+}
 
 Metrics Experiment::evaluate(RunContext&, int64_t) {
   throw InputError("this experiment has no separate evaluation; its `beyond run` reports the metrics");

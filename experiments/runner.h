@@ -1,5 +1,6 @@
 // `beyond run` and `beyond config show`: config -> experiment -> run folder.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -14,5 +15,13 @@ int eval_run(const std::string& run_dir, int64_t steps);
 
 // The fully resolved config of an experiment, as TOML (every key with its value).
 std::string resolve_config(const std::string& config_path, const std::vector<std::string>& overrides);
+
+// For commands that drive run folders (sweep, compare-decoding, comparison sub-runs):
+std::string shell_quote(const std::string& s);      // one argument of a std::system command line
+nlohmann::json read_json(const std::string& path);  // null when missing or malformed
+bool run_finished(const std::string& run_dir);      // its summary.json says "completed"
+// Runs scripts/<script> DIR with the project's Python (matplotlib); true when DIR/<output> exists
+// afterwards. Plots are optional: false without that Python.
+bool run_plot_script(const std::string& script, const std::string& dir, const std::string& output);
 
 }  // namespace beyond

@@ -45,26 +45,6 @@ int sample_autoregressive(TextModel& m, const SampleArgs& args) {
   return 0;
 }
 
-// The text of one row with MASK shown as a placeholder; on a terminal masks are dim and the
-// tokens committed by the latest step yellow.
-std::string render_row(const Tokenizer& tok, const at::Tensor& row, const at::Tensor& fresh, int64_t mask_id,
-                       bool color) {
-  const auto ids = row.to(at::kCPU).contiguous();
-  const auto is_new = fresh.defined() ? fresh.to(at::kCPU).contiguous() : at::Tensor();
-  const int64_t* p = ids.data_ptr<int64_t>();
-  std::string out;
-  for (int64_t i = 0; i < ids.numel(); ++i) {
-    if (p[i] == mask_id) {
-      out += color ? "\x1b[2m_\x1b[0m" : "_";
-    } else if (color && is_new.defined() && is_new.data_ptr<bool>()[i]) {
-      out += "\x1b[33m" + tok.token_text(p[i]) + "\x1b[0m";
-    } else {
-      out += tok.token_text(p[i]);
-    }
-  }
-  return out;
-}
-
 int count_lines(const std::string& s) {
   int n = 1;
   for (char c : s) n += c == '\n';
@@ -97,7 +77,7 @@ int sample_diffusion(TextModel& m, const SampleArgs& args) {
       std::string frame = header + "\n";
       for (int64_t r = 0; r < tokens.size(0); ++r) {
         if (tokens.size(0) > 1) frame += "--- sample " + std::to_string(r + 1) + "\n";
-        frame += render_row(*m.tokenizer, tokens[r], fresh.defined() ? fresh[r] : at::Tensor(), m.mask_id(), tty) + "\n";
+        frame += canvas_text(*m.tokenizer, tokens[r], m.mask_id(), fresh.defined() ? fresh[r] : at::Tensor(), tty) + "\n";
       }
       if (tty && lines_drawn > 0) std::printf("\x1b[%dA\x1b[J", lines_drawn);  // redraw in place
       std::fputs(frame.c_str(), stdout);
@@ -123,7 +103,7 @@ int sample_diffusion(TextModel& m, const SampleArgs& args) {
     if (!args.show_steps) {
       for (int64_t row = 0; row < r.tokens.size(0); ++row) {
         if (r.tokens.size(0) > 1) std::cout << "--- sample " << row + 1 << "\n";
-        std::cout << render_row(*m.tokenizer, r.tokens[row], {}, m.mask_id(), false) << "\n";
+        std::cout << canvas_text(*m.tokenizer, r.tokens[row], m.mask_id()) << "\n";
       }
     }
     std::cout.flush();  // the text before the statistics line on stderr

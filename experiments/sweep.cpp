@@ -17,6 +17,7 @@
 #include "core/errors.h"
 #include "core/log/log.h"
 #include "core/run.h"
+#include "experiments/runner.h"
 
 namespace fs = std::filesystem;
 
@@ -65,36 +66,18 @@ Sweep read_sweep(const std::string& path, const std::vector<std::string>& overri
   return s;
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
-
 std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return nullptr;
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception&) {
-    return nullptr;
-  }
-}
-
-bool finished(const std::string& run_dir) {
-  const auto j = read_json(run_dir + "/summary.json");
-  return j.is_object() && j.value("status", "") == "completed";
-}
 
 // One variant as a child `beyond run`, its output in dir/<variant>.out; returns the exit code.
 int run_variant(const Sweep& s, const Variant& v) {
   const std::string run_dir = s.dir + "/" + v.name;
-  std::string cmd = shell_quote(self_exe()) + " run " + shell_quote(s.base);
-  for (const auto& o : v.overrides) cmd += " " + shell_quote(o);
-  cmd += " " + shell_quote("run.dir=" + run_dir) + " " + shell_quote("run.name=" + s.name + "/" + v.name);
-  cmd += " > " + shell_quote(s.dir + "/" + v.name + ".out") + " 2>&1";
+  std::vector<std::string> args = {self_exe(), "run", s.base};
+  args.insert(args.end(), v.overrides.begin(), v.overrides.end());
+  args.push_back("run.dir=" + run_dir);
+  args.push_back("run.name=" + s.name + "/" + v.name);
+  std::string cmd;
+  for (const auto& a : args) cmd.append(shell_quote(a)).append(" ");
+  cmd.append("> ").append(shell_quote(s.dir + "/" + v.name + ".out")).append(" 2>&1");
   const int status = std::system(cmd.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
@@ -162,7 +145,7 @@ int run_sweep(const std::string& path, const std::vector<std::string>& overrides
   fs::create_directories(s.dir);
   std::vector<const Variant*> todo;
   for (const auto& v : s.variants) {
-    if (finished(s.dir + "/" + v.name)) log::info("sweep: " + v.name + " already finished");
+    if (run_finished(s.dir + "/" + v.name)) log::info("sweep: " + v.name + " already finished");
     else todo.push_back(&v);
   }
   std::mutex mu;
@@ -179,7 +162,7 @@ int run_sweep(const std::string& path, const std::vector<std::string>& overrides
       }
       const int rc = run_variant(s, *v);
       std::lock_guard<std::mutex> lock(mu);
-      if (rc != 0 || !finished(s.dir + "/" + v->name)) failed.push_back(v->name + " (exit " + std::to_string(rc) + ")");
+      if (rc != 0 || !run_finished(s.dir + "/" + v->name)) failed.push_back(v->name + " (exit " + std::to_string(rc) + ")");
       else log::info("sweep: " + v->name + " finished");
     }
   };
@@ -187,7 +170,7 @@ int run_sweep(const std::string& path, const std::vector<std::string>& overrides
   for (int64_t j = 0; j < std::min<int64_t>(s.jobs, static_cast<int64_t>(todo.size())); ++j) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
   const std::string ref_dir = s.dir + "/" + s.variants.front().name;
-  if (s.test_time_steps > 0 && finished(ref_dir) &&
+  if (s.test_time_steps > 0 && run_finished(ref_dir) &&
       !fs::exists(ref_dir + "/eval_steps_" + std::to_string(s.test_time_steps) + ".json")) {
     const std::string cmd = shell_quote(self_exe()) + " eval " + shell_quote(ref_dir) + " --steps " +
                             std::to_string(s.test_time_steps) + " > " + shell_quote(ref_dir + ".eval.out") + " 2>&1";

@@ -30,6 +30,7 @@
 #include "core/trainer.h"
 #include "diffusion/denoiser.h"
 #include "diffusion/sampler.h"
+#include "experiments/runner.h"
 #include "experiments/text/text_model.h"
 #include "recursive/deep_supervision.h"
 #include "recursive/trm.h"
@@ -82,18 +83,6 @@ std::string describe(const TransformerConfig& c) {
   return "GPT-2 style LM (vocab " + std::to_string(c.vocab_size) + ", d_model " + std::to_string(c.d_model) + ", " +
          std::to_string(c.n_layers) + " layers, " + std::to_string(c.n_heads) + " heads, max_seq_len " +
          std::to_string(c.max_seq_len) + ", learned positions, layernorm, gelu, tied)";
-}
-
-int64_t count_params(const torch::nn::Module& m) {
-  int64_t n = 0;
-  for (const auto& p : m.parameters()) n += p.numel();
-  return n;
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
 }
 
 // Runs experiments/bench/reference/<script> with `args` and returns the JSON object it prints
@@ -202,6 +191,17 @@ nlohmann::json trm_spec(const TRMConfig& t, const TrainOptions& train, int64_t w
           {"grad_clip", train.grad_clip}, {"ema", train.ema}, {"precision", train.precision}, {"warmup", warmup}};
 }
 
+// The C++ / Python ratio of median step times, when the reference built the same model.
+int print_speed_ratio(const nlohmann::json& py, int64_t cpp_params, double cpp_median) {
+  if (py["params"].get<int64_t>() != cpp_params) {
+    std::printf("error: parameter counts differ, so the reference is not the same model; no ratio\n");
+    return 1;
+  }
+  std::printf("C++ / Python eager: %.2fx steps per second (median step times; target >= 1.3x)\n",
+              py["median_ms"].get<double>() / cpp_median);
+  return 0;
+}
+
 }  // namespace
 
 int bench_ar_train(const BenchArgs& args) {
@@ -257,7 +257,7 @@ int bench_ar_train(const BenchArgs& args) {
     step_ms.push_back(1e3 * std::chrono::duration<double>(t[4] - t[0]).count());
     for (size_t k = 0; k < 4; ++k) phase_ms[k].push_back(1e3 * std::chrono::duration<double>(t[k + 1] - t[k]).count());
   }
-  const int64_t cpp_params = count_params(*model);
+  const int64_t cpp_params = count_parameters(*model);
 
   std::string why;
   const auto py = run_reference("ar_reference.py", "train --steps " + std::to_string(args.steps) + " --warmup " +
@@ -289,13 +289,7 @@ int bench_ar_train(const BenchArgs& args) {
       {ph["forward"].get<double>(), ph["backward"].get<double>(), ph["clip"].get<double>(), ph["adamw"].get<double>()},
       (*py)["loss"].get<double>());
   std::printf("\n");
-  if ((*py)["params"].get<int64_t>() != cpp_params) {
-    std::printf("error: parameter counts differ, so the reference is not the same model; no ratio\n");
-    return 1;
-  }
-  std::printf("C++ / Python eager: %.2fx steps per second (median step times; target >= 1.3x)\n",
-              py_median / cpp_median);
-  return 0;
+  return print_speed_ratio(*py, cpp_params, cpp_median);
 }
 
 int bench_ar_generate(const BenchArgs& args) {
@@ -355,12 +349,12 @@ int bench_ar_generate(const BenchArgs& args) {
           row.py = run["tokens_per_s"].get<double>();
       }
     }
-    std::printf("parameters: C++ %lld, Python %lld\n", static_cast<long long>(count_params(*model)),
+    std::printf("parameters: C++ %lld, Python %lld\n", static_cast<long long>(count_parameters(*model)),
                 static_cast<long long>((*py)["params"].get<int64_t>()));
   } else {
-    std::printf("parameters: C++ %lld\n", static_cast<long long>(count_params(*model)));
+    std::printf("parameters: C++ %lld\n", static_cast<long long>(count_parameters(*model)));
   }
-  if (py && (*py)["params"].get<int64_t>() != count_params(*model)) {
+  if (py && (*py)["params"].get<int64_t>() != count_parameters(*model)) {
     std::printf("error: parameter counts differ, so the reference is not the same model\n");
     return 1;
   }
@@ -417,7 +411,7 @@ int bench_trm_step(const BenchArgs& args) {
     named.emplace_back(p.key(), p.value());
     params.push_back(p.value());
   }
-  const int64_t cpp_params = count_params(*model);
+  const int64_t cpp_params = count_parameters(*model);
 
   // Every step's batch, drawn up front so that only the step is timed: random cells, and the
   // exploration minimum drawn as the experiment draws it (U{2..N_sup} with probability
@@ -526,18 +520,12 @@ int bench_trm_step(const BenchArgs& args) {
        ph["optimizer"].get<double>(), ph["ema"].get<double>()},
       py_losses.empty() ? std::nan("") : py_losses.back());
   std::printf("\n");
-  if ((*py)["params"].get<int64_t>() != cpp_params) {
-    std::printf("error: parameter counts differ, so the reference is not the same model; no ratio\n");
-    return 1;
-  }
   // Same weights, same batch: the first loss differs only by float rounding unless the step differs.
   if (py_losses.empty() || !(std::abs(py_losses.front() - losses.front()) <= 1e-4 * std::abs(losses.front()))) {
     std::printf("error: the first-step losses differ, so the reference does not compute the same step; no ratio\n");
     return 1;
   }
-  std::printf("C++ / Python eager: %.2fx steps per second (median step times; target >= 1.3x)\n",
-              py_median / cpp_median);
-  return 0;
+  return print_speed_ratio(*py, cpp_params, cpp_median);
 }
 
 int bench_diffusion_sample(const DiffusionBenchArgs& args) {
@@ -586,7 +574,7 @@ int bench_diffusion_sample(const DiffusionBenchArgs& args) {
   ar->eval();
   dm->eval();
   const auto device = dm->parameters().front().device();
-  const int64_t params = count_params(*dm);
+  const int64_t params = count_parameters(*dm);
 
   // One block length for every blocked setting; the whole region when it does not divide it.
   const int64_t block = args.block_length > 0 && args.block_length < L && L % args.block_length == 0 ? args.block_length : 0;

@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
@@ -280,21 +279,6 @@ Spec read_spec(const std::string& path, const std::vector<std::string>& override
   return s;
 }
 
-json read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return nullptr;
-  try {
-    return json::parse(in);
-  } catch (const json::exception&) {
-    return nullptr;
-  }
-}
-
-bool finished(const std::string& run_dir) {
-  const auto j = read_json(run_dir + "/summary.json");
-  return j.is_object() && j.value("status", "") == "completed";
-}
-
 // One generated (or reference) sample: its text and the judge's ids for prompt and text.
 struct Sample {
   std::string text;
@@ -369,20 +353,6 @@ json aggregate(const std::vector<Sample>& samples) {
 
 double num(const json& r, const char* key) {
   return r.contains(key) && r[key].is_number() ? r[key].get<double>() : std::nan("");
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
-
-// decoding.png from decoding.json through the project's Python (matplotlib); optional.
-bool plot(const std::string& dir) {
-  const std::string python = BEYOND_PYTHON, script = std::string(BEYOND_SOURCE_DIR) + "/scripts/plot_decoding.py";
-  if (python.empty() || !fs::exists(python) || !fs::exists(script)) return false;
-  const std::string cmd = shell_quote(python) + " " + shell_quote(script) + " " + shell_quote(dir) + " >/dev/null 2>&1";
-  return std::system(cmd.c_str()) == 0 && fs::exists(dir + "/decoding.png");
 }
 
 std::string one_line(std::string s, size_t max_chars) {
@@ -551,7 +521,7 @@ int compare_decoding(const std::string& config_path, const std::vector<std::stri
   const auto t_start = Clock::now();
   for (const auto& r : s.runs) {
     const std::string run_dir = s.dir + "/" + r.name;
-    if (finished(run_dir)) {
+    if (run_finished(run_dir)) {
       log::info("compare-decoding: " + r.name + " already trained (" + run_dir + ")");
       continue;
     }
@@ -560,7 +530,7 @@ int compare_decoding(const std::string& config_path, const std::vector<std::stri
     o.push_back("run.dir=" + run_dir);
     o.push_back("run.name=" + s.name + "/" + r.name);
     const int rc = run_experiment(r.config, o);
-    if (rc != 0 || !finished(run_dir))
+    if (rc != 0 || !run_finished(run_dir))
       throw RunError("compare-decoding: the " + r.name + " run did not finish (exit " + std::to_string(rc) + "); rerun to resume it");
   }
   const double train_seconds = seconds_since(t_start);
@@ -588,8 +558,7 @@ int compare_decoding(const std::string& config_path, const std::vector<std::stri
                      " tokens exceed the diffusion model's max_seq_len " + std::to_string(dm.model->cfg.max_seq_len) +
                      " (raise model.max_seq_len in runs.diffusion.overrides)");
   const auto dm_device = dm.model->parameters().front().device();
-  int64_t judge_params = 0;
-  for (const auto& p : judge.model->parameters()) judge_params += p.numel();
+  const int64_t judge_params = count_parameters(*judge.model);
 
   json doc;
   doc["config"] = config_path;
@@ -722,7 +691,7 @@ int compare_decoding(const std::string& config_path, const std::vector<std::stri
   }
   doc["total_seconds"] = seconds_since(t_start);
   write_doc();
-  plot(s.dir);
+  run_plot_script("plot_decoding.py", s.dir, "decoding.png");
   const std::string md = write_report(s, doc);
 
   // summary.json: flat numbers of the best non-degenerate setting per model, and the reference.

@@ -157,8 +157,7 @@ class ParallelDecoding : public Experiment {
     make_held_out();
     LanguageModel model(model_cfg_);
     model->to(ctx.device);
-    int64_t n_params = 0;
-    for (const auto& p : model->parameters()) n_params += p.numel();
+    const int64_t n_params = count_parameters(*model);
     log::info("parallel_decoding: " + std::to_string(n_params) + " parameters, sequence " +
               std::to_string(tasks_->seq_len()) + ", " + std::to_string(tasks_->options().tasks.size()) + " tasks, " +
               std::to_string(tasks_->options().min_items) + ".." + std::to_string(tasks_->options().max_items) +

@@ -14,10 +14,10 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 
 #include "autoregressive/generate.h"
 #include "autoregressive/lm_objective.h"
+#include "core/errors.h"
 #include "core/log/log.h"
 #include "core/seed.h"
 #include "core/text_data.h"
@@ -25,6 +25,7 @@
 #include "diffusion/objective.h"
 #include "diffusion/sampler.h"
 #include "experiments/runner.h"
+#include "experiments/text/text_model.h"
 
 namespace fs = std::filesystem;
 
@@ -71,6 +72,17 @@ class TextExperiment : public Experiment {
       throw c.error("model.causal", "masked diffusion predicts every position from both sides: model.causal must be false");
     train_ = TrainOptions::from_config(c);
     if (diffusion_) {
+      // The canvas (prompt + sample) must fit the model's window; say so before training.
+      int64_t prompt_len = 0;
+      try {
+        prompt_len = static_cast<int64_t>(tokenizer_->encode(sample_.prompt).size());
+      } catch (const InputError& e) {
+        throw c.error("sample.prompt", e.what());
+      }
+      if (prompt_len + sample_.max_new_tokens > model_cfg_.max_seq_len)
+        throw c.error("sample.max_new_tokens", "the prompt's " + std::to_string(prompt_len) + " tokens + " +
+                                                   std::to_string(sample_.max_new_tokens) + " exceed model.max_seq_len " +
+                                                   std::to_string(model_cfg_.max_seq_len));
       objective_ = MaskedDiffusionOptions::from_config(c);
       elbo_samples_ = c.get_int("elbo.samples", 32, 1, 1 << 16);
       elbo_batch_ = c.get_int("elbo.batch_size", 256, 1, 1 << 20);
@@ -88,8 +100,7 @@ class TextExperiment : public Experiment {
               std::to_string(data.val.size(0)) + " val tokens, vocab " + std::to_string(tokenizer_->vocab_size()));
     LanguageModel model(model_cfg_);
     model->to(ctx.device);
-    int64_t n_params = 0;
-    for (const auto& p : model->parameters()) n_params += p.numel();
+    const int64_t n_params = count_parameters(*model);
     log::info("model: " + std::to_string(n_params) + " parameters");
 
     const uint64_t seed = static_cast<uint64_t>(ctx.options.seed);
@@ -190,23 +201,11 @@ class TextExperiment : public Experiment {
   void write_diffusion_sample(LanguageModel& model, Metrics& m) {
     if (sample_.max_new_tokens == 0) return;
     const auto prompt_ids = tokenizer_->encode(sample_.prompt);
-    if (static_cast<int64_t>(prompt_ids.size()) + sample_.max_new_tokens > model_cfg_.max_seq_len) {
-      log::warn("sample skipped: prompt + sample.max_new_tokens exceeds model.max_seq_len");
-      return;
-    }
     model->eval();
     ModelDenoiser denoiser(model, sampler_.prefix_cache);
     const auto prompt = at::tensor(prompt_ids, at::kLong).view({1, -1}).to(model->embed_tokens->weight.device());
     std::vector<std::pair<int64_t, std::string>> frames;
-    const auto text_of = [&](const at::Tensor& row) {
-      const auto ids = row.to(at::kCPU).contiguous();
-      std::string s;
-      for (int64_t i = 0; i < ids.numel(); ++i) {
-        const int64_t id = ids.data_ptr<int64_t>()[i];
-        s += id == tokenizer_->mask() ? std::string("_") : tokenizer_->token_text(id);
-      }
-      return s;
-    };
+    const auto text_of = [&](const at::Tensor& row) { return canvas_text(*tokenizer_, row, tokenizer_->mask()); };
     int64_t total_steps = 0;
     const auto t0 = std::chrono::steady_clock::now();
     const auto r = diffusion_sample(denoiser, prompt, sample_.max_new_tokens, tokenizer_->mask(), sampler_,
@@ -234,47 +233,51 @@ class TextExperiment : public Experiment {
               text_of(r.tokens[0]) + "\n```\n";
   }
 
-  // Trains (or resumes) a sub-run in this run's folder; its summary, or nullopt when interrupted.
-  std::optional<nlohmann::json> sub_run(RunContext& ctx, const std::string& config, const std::string& name,
-                                        std::vector<std::string> overrides) {
+  // Trains (or resumes) a sub-run in this run's folder and returns `key` of its summary; nullopt
+  // when the sub-run was interrupted. A finished sub-run is reused as it is.
+  std::optional<double> sub_run(RunContext& ctx, const std::string& config, const std::string& name,
+                                std::vector<std::string> overrides, const std::string& key) {
     const std::string dir = ctx.dir->file(name);
-    overrides.push_back("run.dir=" + dir);
-    log::info("comparison run " + name + ": " + config);
-    run_experiment(config, overrides);
-    log::add_file(ctx.dir->file("log.txt"));  // the sub-run closed its own log file and ours
-    std::ifstream in(dir + "/summary.json");
-    if (!in) return std::nullopt;
-    return nlohmann::json::parse(in);
+    if (!run_finished(dir)) {
+      overrides.push_back("run.dir=" + dir);
+      log::info("comparison run " + name + ": " + config);
+      run_experiment(config, overrides);
+      log::add_file(ctx.dir->file("log.txt"));  // the sub-run closed its own log file and ours
+      if (!run_finished(dir)) return std::nullopt;
+    }
+    const auto summary = read_json(dir + "/summary.json");
+    if (!summary.contains(key) || !summary[key].is_number())
+      throw RunError("comparison run " + dir + " has no '" + key + "' in its summary.json (" + config +
+                     " must be a text_lm config for compare.ar_config)");
+    return summary[key].get<double>();
   }
 
   // The AR model of compare.ar_config on the same data, windows and batch, for the same steps
   // and for twice the steps; and this diffusion model for twice the steps.
   bool compare_with_ar(RunContext& ctx, Metrics& m) {
     const int64_t steps = train_.steps;
-    const std::vector<std::string> same_data = {"data.path=\"" + path_ + "\"", "data.tokenizer=" + tokenizer_kind_,
-                                                "train.block_size=" + std::to_string(block_),
-                                                "train.batch_size=" + std::to_string(batch_),
-                                                "eval.batches=" + std::to_string(eval_batches_)};
-    const auto with = [&](std::vector<std::string> v, const std::string& extra) {
-      v.push_back(extra);
-      return v;
+    const auto ar_overrides = [&](int64_t ar_steps) {
+      return std::vector<std::string>{"data.path=\"" + path_ + "\"", "data.tokenizer=" + tokenizer_kind_,
+                                      "train.block_size=" + std::to_string(block_),
+                                      "train.batch_size=" + std::to_string(batch_),
+                                      "eval.batches=" + std::to_string(eval_batches_),
+                                      "train.steps=" + std::to_string(ar_steps)};
     };
-    const auto ar_same = sub_run(ctx, ar_config_, "ar_same_steps", with(same_data, "train.steps=" + std::to_string(steps)));
+    const auto ar_same = sub_run(ctx, ar_config_, "ar_same_steps", ar_overrides(steps), "val_bpc");
     if (!ar_same) return false;
-    m["ar_val_bpc"] = (*ar_same)["val_bpc"].get<double>();
-    m["ar_parameters"] = (*ar_same)["parameters"].get<double>();
+    m["ar_val_bpc"] = *ar_same;
     m["bpc_gap"] = m["elbo_bpc"] - m["ar_val_bpc"];
     std::string rows = "| AR (" + ar_config_ + ") | " + std::to_string(steps) + " | " + fmt3(m["ar_val_bpc"]) + " (exact) |\n" +
                        "| masked diffusion (this run) | " + std::to_string(steps) + " | <= " + fmt3(m["elbo_bpc"]) +
                        " ± " + fmt3(m["elbo_bpc_stderr"]) + " |\n";
     if (compare_twice_) {
-      const auto ar_twice = sub_run(ctx, ar_config_, "ar_twice_steps", with(same_data, "train.steps=" + std::to_string(2 * steps)));
+      const auto ar_twice = sub_run(ctx, ar_config_, "ar_twice_steps", ar_overrides(2 * steps), "val_bpc");
       if (!ar_twice) return false;
       const auto diff_twice = sub_run(ctx, ctx.dir->file("config.toml"), "diffusion_twice_steps",
-                                      {"train.steps=" + std::to_string(2 * steps), "compare.ar_config=\"\""});
+                                      {"train.steps=" + std::to_string(2 * steps), "compare.ar_config=\"\""}, "elbo_bpc");
       if (!diff_twice) return false;
-      m["ar_val_bpc_twice_steps"] = (*ar_twice)["val_bpc"].get<double>();
-      m["elbo_bpc_twice_steps"] = (*diff_twice)["elbo_bpc"].get<double>();
+      m["ar_val_bpc_twice_steps"] = *ar_twice;
+      m["elbo_bpc_twice_steps"] = *diff_twice;
       rows += "| AR | " + std::to_string(2 * steps) + " | " + fmt3(m["ar_val_bpc_twice_steps"]) + " (exact) |\n" +
               "| masked diffusion | " + std::to_string(2 * steps) + " | <= " + fmt3(m["elbo_bpc_twice_steps"]) + " |\n";
     }

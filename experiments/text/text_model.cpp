@@ -1,5 +1,7 @@
 #include "experiments/text/text_model.h"
 
+#include <ATen/ATen.h>
+
 #include <filesystem>
 
 #include "core/checkpoint.h"
@@ -10,6 +12,24 @@
 namespace fs = std::filesystem;
 
 namespace beyond {
+
+std::string canvas_text(const Tokenizer& tokenizer, const at::Tensor& row, int64_t mask_id, const at::Tensor& fresh,
+                        bool color) {
+  const auto ids = row.to(at::kCPU).contiguous();
+  const auto is_new = fresh.defined() ? fresh.to(at::kCPU).contiguous() : at::Tensor();
+  const int64_t* p = ids.data_ptr<int64_t>();
+  std::string out;
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    if (p[i] == mask_id) {
+      out += color ? "\x1b[2m_\x1b[0m" : "_";
+    } else if (color && is_new.defined() && is_new.data_ptr<bool>()[i]) {
+      out += "\x1b[33m" + tokenizer.token_text(p[i]) + "\x1b[0m";
+    } else {
+      out += tokenizer.token_text(p[i]);
+    }
+  }
+  return out;
+}
 
 TextModel load_text_model(const std::string& source, bool use_ema) {
   // A run folder holds checkpoints/ and tokenizer.json; a checkpoint lies in <run>/checkpoints/.

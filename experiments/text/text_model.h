@@ -20,6 +20,11 @@ struct TextModel {
   int64_t mask_id() const { return tokenizer->mask(); }  // -1 for AR runs
 };
 
+// A diffusion canvas as text: row [T] of ids with MASK shown as '_'. With `color` (a terminal),
+// masks are dim and the positions where `fresh` [T] bool holds (just committed) yellow.
+std::string canvas_text(const Tokenizer& tokenizer, const at::Tensor& row, int64_t mask_id,
+                        const at::Tensor& fresh = {}, bool color = false);
+
 // InputError naming the path when it is neither a run folder with a checkpoint nor a
 // checkpoint inside <run>/checkpoints, or when tokenizer.json is missing.
 TextModel load_text_model(const std::string& source, bool use_ema = true);

@@ -184,7 +184,9 @@ Rates decode(const ParallelTasks& tasks, const std::vector<Example>& examples, D
     const auto& ex = examples[static_cast<size_t>(b)];
     const std::vector<int64_t> seq(p + b * T, p + (b + 1) * T);
     for (int64_t i = 0; i < T; ++i)  // nothing outside the item slots changes
-      if (std::find(ex.slots.begin(), ex.slots.end(), i) == ex.slots.end()) EXPECT_EQ(seq[i], ex.tokens[i]);
+      if (std::find(ex.slots.begin(), ex.slots.end(), i) == ex.slots.end()) {
+        EXPECT_EQ(seq[i], ex.tokens[i]);
+      }
     const auto v = check(ex, answer_items(ex, seq));
     rates.accuracy += v.correct;
     rates.mixture += v.mixture;
@@ -294,7 +296,9 @@ TEST(ParallelTasks, GeneratorsMakeValidExamplesInTheLayout) {
     for (int64_t i = 0; i < tasks.seq_len(); ++i) {
       const bool slot = std::find(ex.slots.begin(), ex.slots.end(), i) != ex.slots.end();
       EXPECT_EQ(masked[i] == kMask, slot);
-      if (slot) EXPECT_GE(i, tasks.region_start());
+      if (slot) {
+        EXPECT_GE(i, tasks.region_start());
+      }
     }
   }
   EXPECT_EQ(seen.size(), 6u);

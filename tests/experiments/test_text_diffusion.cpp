@@ -104,6 +104,10 @@ TEST(TextDiffusion, BadInputsAreOneLineErrors) {
   r = run_beyond("run " + t.config + " compare.ar_config=/nonexistent.toml");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("/nonexistent.toml"), std::string::npos) << r.output;
+  // The sample's canvas must fit the 24-token window: said before any training.
+  r = run_beyond("run " + t.config + " sample.max_new_tokens=30");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("sample.max_new_tokens"), std::string::npos) << r.output;
   r = run_beyond("run " + t.config + " sample.remasking=lowest");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("sample.remasking"), std::string::npos) << r.output;
