@@ -18,6 +18,7 @@
 #include "experiments/runner.h"
 #include "experiments/sample_command.h"
 #include "experiments/sweep.h"
+#include "experiments/worldmodel/trace_command.h"
 
 namespace {
 
@@ -170,6 +171,7 @@ int main(int argc, char** argv) {
                           "         beyond bench diffusion-sample --ar-run runs/compare_decoding/ar --diffusion-run runs/compare_decoding/diffusion");
 
   beyond::PuzzleCli puzzles(app);  // sudoku generate|solve|rate|show, maze generate|show
+  beyond::TraceCli traces(app);    // trace FILE --call ..., trace generate
 
   auto* info = app.add_subcommand("info", "Print versions, threads, device and CPU features");
   info->footer("Example: beyond info");
@@ -198,6 +200,7 @@ int main(int argc, char** argv) {
     if (*bench_trm) return beyond::bench_trm_step(trm_args);
     if (*bench_diffusion) return beyond::bench_diffusion_sample(diff_bench);
     if (puzzles.selected()) return puzzles.run();
+    if (traces.selected()) return traces.run();
     if (*info) {
       print_info();
       return 0;
