@@ -136,10 +136,8 @@ RolloutScore score_rollout(const std::vector<TraceEvent>& truth, const std::vect
   return s;
 }
 
-bool Rollout::done() const { return failed || capped || (!events.empty() && stack.empty()); }
-
 std::optional<std::string> Rollout::output() const {
-  if (failed || !stack.empty() || events.size() < 2 || events.back().kind != EventKind::Return) return std::nullopt;
+  if (failed || !finished() || events.size() < 2 || events.back().kind != EventKind::Return) return std::nullopt;
   // An uncaught exception ends the entry function with `exception` then `return None`.
   const auto& before = events[events.size() - 2];
   if (before.kind == EventKind::Exception && before.function == events.back().function) return before.value;
@@ -158,7 +156,8 @@ std::vector<Rollout> roll_out(const std::vector<const TraceExample*>& examples, 
     }
     r.events = {r.example->trace.events[0]};
     r.stack = advance_stack({}, r.events[0]);
-    r.capped = static_cast<int64_t>(r.events.size()) >= max_frames && !r.stack.empty();
+    r.depth = 1;
+    r.capped = max_frames <= 1;
   }
   size_t next = 0;  // rollouts before `next` have joined the active set
   std::vector<Rollout*> active;
@@ -183,7 +182,9 @@ std::vector<Rollout> roll_out(const std::vector<const TraceExample*>& examples, 
         continue;
       }
       r.events.push_back(*predicted[i]);
-      if (static_cast<int64_t>(r.events.size()) >= max_frames && !r.stack.empty()) r.capped = true;
+      if (predicted[i]->kind == EventKind::Call) ++r.depth;
+      if (predicted[i]->kind == EventKind::Return) --r.depth;
+      if (static_cast<int64_t>(r.events.size()) >= max_frames && !r.finished()) r.capped = true;
     }
   }
   return rollouts;

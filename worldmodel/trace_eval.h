@@ -84,10 +84,12 @@ RolloutScore score_rollout(const std::vector<TraceEvent>& truth, const std::vect
 struct Rollout {
   const TraceExample* example = nullptr;
   std::vector<TraceEvent> events;  // events[0] is the true call frame (given); the rest predicted
-  std::vector<TraceEvent> stack;   // the call stack after the last event
+  std::vector<TraceEvent> stack;   // advance_stack's call stack after the last event
+  int depth = 0;                   // active calls (call +1, return -1): 0 once the entry returned
   bool failed = false;             // the predictor gave no parseable frame
   bool capped = false;             // stopped at max_frames
-  bool done() const;
+  bool finished() const { return !events.empty() && depth == 0; }
+  bool done() const { return failed || capped || finished(); }
   // The entry function's return value when the rollout ended with it.
   std::optional<std::string> output() const;
 };
@@ -97,7 +99,7 @@ using FramePredictor = std::function<std::vector<std::optional<TraceEvent>>(cons
 
 // Rolls every example out from its true call frame: the predictor is asked for the next event of
 // up to `batch_size` unfinished rollouts at a time, and a rollout ends when the entry function
-// returns (the stack empties), the predictor fails, or it holds max_frames events.
+// returns, the predictor fails, or it holds max_frames events.
 std::vector<Rollout> roll_out(const std::vector<const TraceExample*>& examples, const FramePredictor& predict,
                               int64_t max_frames, int64_t batch_size);
 

@@ -298,4 +298,142 @@ FramePredictor markov_predictor(LanguageModel& model, const TraceTokenizer& tok,
   };
 }
 
+// --- Evaluation ---------------------------------------------------------------------------------
+
+namespace {
+
+double share(int64_t ok, size_t n) { return n ? static_cast<double>(ok) / static_cast<double>(n) : 0.0; }
+
+void add_teacher_forced(ModelEval& e, const TeacherForced& tf) {
+  e.answer_nll += tf.answer_nll;
+  e.answer_tokens += tf.answer_tokens;
+  e.answer_tokens_right += tf.answer_tokens_right;
+}
+
+void score_trace(ExampleResult& r, const TraceExample& ex, const std::vector<TraceEvent>& events, bool parsed) {
+  const RolloutScore s = score_rollout(ex.trace.events, events);
+  r.exact = s.exact && parsed;
+  r.parsed = parsed;
+  r.first_wrong = s.first_wrong;
+  r.right_share = s.right_share;
+  r.frames = static_cast<int64_t>(events.size());
+  r.output_correct = r.output && *r.output == ex.trace.result;
+}
+
+void evaluate_trace(ModelEval& e, LanguageModel& model, const TraceTokenizer& tok, StateMode mode,
+                    const std::vector<TraceExample>& examples, const EvalOptions& opt) {
+  std::vector<std::vector<int64_t>> prompts, direct;
+  for (const auto& ex : examples) prompts.push_back(trace_prompt(tok, ex, mode)), direct.push_back(direct_prompt(tok, ex));
+  const auto traces = generate_until_eos(model, tok, prompts, opt.batch_size);
+  const auto answers = generate_until_eos(model, tok, direct, opt.batch_size);
+  for (size_t i = 0; i < examples.size(); ++i) {
+    ExampleResult& r = e.examples[i];
+    const ParsedTrace p = parse_generated_trace(tok, examples[i].source, traces[i]);
+    r.output = p.output;
+    score_trace(r, examples[i], p.events, p.complete);
+    std::vector<int64_t> answer{tok.output()};
+    answer.insert(answer.end(), answers[i].begin(), answers[i].end());
+    const auto value = parse_output(tok, answer);
+    r.direct_answer_correct = value && *value == examples[i].trace.result;
+  }
+  std::vector<EncodedSequence> seqs;
+  for (const auto& ex : examples) seqs.push_back(encode_full_trace(tok, ex, mode));
+  std::vector<const EncodedSequence*> rows;
+  for (const auto& s : seqs) rows.push_back(&s);
+  const auto tf = teacher_forced(model, rows, opt.batch_size);
+  add_teacher_forced(e, tf);
+  for (size_t i = 0; i < seqs.size(); ++i) e.teacher_forced.add(tally_trace_frames(tok, seqs[i], tf.pred[i]));
+}
+
+void evaluate_direct(ModelEval& e, LanguageModel& model, const TraceTokenizer& tok,
+                     const std::vector<TraceExample>& examples, const EvalOptions& opt) {
+  std::vector<std::vector<int64_t>> prompts;
+  for (const auto& ex : examples) prompts.push_back(direct_prompt(tok, ex));
+  const auto answers = generate_until_eos(model, tok, prompts, opt.batch_size);
+  for (size_t i = 0; i < examples.size(); ++i) {
+    std::vector<int64_t> answer{tok.output()};
+    answer.insert(answer.end(), answers[i].begin(), answers[i].end());
+    e.examples[i].output = parse_output(tok, answer);
+    e.examples[i].output_correct = e.examples[i].output && *e.examples[i].output == examples[i].trace.result;
+  }
+  std::vector<EncodedSequence> seqs;
+  for (const auto& ex : examples) seqs.push_back(encode_direct(tok, ex));
+  std::vector<const EncodedSequence*> rows;
+  for (const auto& s : seqs) rows.push_back(&s);
+  add_teacher_forced(e, teacher_forced(model, rows, opt.batch_size));
+}
+
+void evaluate_markov(ModelEval& e, LanguageModel& model, const TraceTokenizer& tok,
+                     const std::vector<TraceExample>& examples, const EvalOptions& opt) {
+  std::vector<const TraceExample*> ptrs;
+  for (const auto& ex : examples) ptrs.push_back(&ex);
+  const auto rollouts = roll_out(ptrs, markov_predictor(model, tok, opt.max_frame_tokens), opt.max_frames, opt.batch_size);
+  for (size_t i = 0; i < examples.size(); ++i) {
+    ExampleResult& r = e.examples[i];
+    r.output = rollouts[i].output();
+    score_trace(r, examples[i], rollouts[i].events, !rollouts[i].failed);
+  }
+  std::vector<EncodedSequence> seqs;
+  for (const auto& ex : examples)
+    for (auto& s : encode_markov_steps(tok, ex)) seqs.push_back(std::move(s));
+  std::vector<const EncodedSequence*> rows;
+  for (const auto& s : seqs) rows.push_back(&s);
+  const auto tf = teacher_forced(model, rows, opt.batch_size);
+  add_teacher_forced(e, tf);
+  for (size_t i = 0; i < seqs.size(); ++i) e.teacher_forced.add(tally_markov_frame(tok, seqs[i], tf.pred[i]));
+}
+
+}  // namespace
+
+double ModelEval::output_accuracy() const {
+  int64_t ok = 0;
+  for (const auto& r : examples) ok += r.output_correct;
+  return share(ok, examples.size());
+}
+
+double ModelEval::exact_match() const {
+  int64_t ok = 0;
+  for (const auto& r : examples) ok += r.exact;
+  return share(ok, examples.size());
+}
+
+double ModelEval::parse_rate() const {
+  int64_t ok = 0;
+  for (const auto& r : examples) ok += r.parsed;
+  return share(ok, examples.size());
+}
+
+double ModelEval::mean_first_wrong() const {
+  double sum = 0;
+  int64_t n = 0;
+  for (const auto& r : examples)
+    if (r.first_wrong >= 0) sum += static_cast<double>(r.first_wrong), ++n;
+  return n ? sum / static_cast<double>(n) : 0.0;
+}
+
+double ModelEval::mean_right_share() const {
+  double sum = 0;
+  for (const auto& r : examples) sum += r.right_share;
+  return examples.empty() ? 0.0 : sum / static_cast<double>(examples.size());
+}
+
+double ModelEval::direct_answer_accuracy() const {
+  int64_t ok = 0;
+  for (const auto& r : examples) ok += r.direct_answer_correct.value_or(false);
+  return share(ok, examples.size());
+}
+
+ModelEval evaluate_model(LanguageModel& model, const TraceTokenizer& tok, TraceTask task, StateMode mode,
+                         const std::vector<TraceExample>& examples, const EvalOptions& options) {
+  ModelEval e;
+  e.examples.resize(examples.size());
+  if (examples.empty()) return e;
+  switch (task) {
+    case TraceTask::Trace: evaluate_trace(e, model, tok, mode, examples, options); break;
+    case TraceTask::Direct: evaluate_direct(e, model, tok, examples, options); break;
+    case TraceTask::Markov: evaluate_markov(e, model, tok, examples, options); break;
+  }
+  return e;
+}
+
 }  // namespace beyond::wm

@@ -11,7 +11,9 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -95,5 +97,45 @@ std::vector<std::vector<int64_t>> generate_until_eos(LanguageModel& model, const
 // The markov model as a frame predictor: the prompt of each rollout's stack, a greedy frame
 // until <eos> (at most max_frame_tokens), decoded with decode_full_frame.
 FramePredictor markov_predictor(LanguageModel& model, const TraceTokenizer& tok, int64_t max_frame_tokens);
+
+// --- Evaluating a trained model on examples -----------------------------------------------------
+
+// One example's result. The answer is the output after <output> (trace, direct) or the entry
+// function's return value in the rollout (markov); correct when it equals the interpreter's.
+struct ExampleResult {
+  std::optional<std::string> output;
+  bool output_correct = false;
+  // trace and markov: the greedy trace (full-trace decode, or frame-by-frame rollout) against
+  // the interpreter's events (score_rollout); `parsed`: every generated frame decoded.
+  bool exact = false, parsed = false;
+  int64_t first_wrong = -1, frames = 0;
+  double right_share = 0;
+  // trace: the same model asked for the output right after the call (Scratchpads' ablation).
+  std::optional<bool> direct_answer_correct;
+};
+
+struct ModelEval {
+  std::vector<ExampleResult> examples;
+  FrameTally teacher_forced;  // trace: every frame of the true trace; markov: every step's frame
+  double answer_nll = 0;      // summed teacher-forced cross-entropy on answer tokens
+  int64_t answer_tokens = 0, answer_tokens_right = 0;
+
+  double output_accuracy() const;
+  double exact_match() const;
+  double parse_rate() const;
+  double mean_first_wrong() const;  // over the examples whose trace has a wrong frame (0 if none)
+  double mean_right_share() const;
+  double direct_answer_accuracy() const;  // trace only
+  double answer_loss() const { return answer_tokens ? answer_nll / static_cast<double>(answer_tokens) : 0.0; }
+};
+
+struct EvalOptions {
+  int64_t batch_size = 64;
+  int64_t max_frames = 400;        // a markov rollout stops after this many frames
+  int64_t max_frame_tokens = 128;  // a markov frame longer than this is unparseable
+};
+
+ModelEval evaluate_model(LanguageModel& model, const TraceTokenizer& tok, TraceTask task, StateMode mode,
+                         const std::vector<TraceExample>& examples, const EvalOptions& options);
 
 }  // namespace beyond::wm
