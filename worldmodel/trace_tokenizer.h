@@ -1,5 +1,5 @@
 // The token format a model reads and writes: programs, calls, traces and values, one token per
-// digit, a fixed vocabulary of about 170 tokens (no BPE, so no subword surprises).
+// digit, a fixed vocabulary of 174 tokens (no BPE, so no subword surprises).
 //
 // Sequences (CWM's order: a frame's state first, then the line about to run):
 //   full trace  <bos> PROGRAM <input> CALL <trace> FRAME* <output> VALUE <eos>
@@ -42,7 +42,7 @@ class TraceTokenizer {
   TraceTokenizer();
   int64_t vocab_size() const { return static_cast<int64_t>(tokens_.size()); }
   int64_t id(const std::string& token) const;  // InputError when not in the vocabulary
-  bool is_token(const std::string& token) const;
+  bool is_token(const std::string& token) const;  // is it in the vocabulary
   const std::string& token(int64_t id) const;
   std::string to_text(const std::vector<int64_t>& ids) const;  // tokens joined by spaces
 
@@ -59,9 +59,10 @@ class TraceTokenizer {
   // The frames of a trace, in this format.
   std::vector<int64_t> encode_frames(const Trace& trace, StateMode mode) const;
   // The exact inverse: frames back to events with full locals (diffs resolved per scope). The
-  // source gives each line's function. Returns nullopt for a malformed frame sequence (ids are
-  // the frames only: no <trace>, <output> or <eos>). Reads either mode: a frame that lists every
-  // local of its scope's previous state is taken as the full state, in its own order.
+  // source gives each line's function (the innermost def around it; "<module>" outside any def).
+  // Returns nullopt for a malformed frame sequence (ids are the frames only: no <trace>,
+  // <output> or <eos>). Reads either mode: a frame that lists every local of its scope's
+  // previous state is taken as the full state, in its own order.
   std::optional<std::vector<TraceEvent>> decode_frames(const std::vector<int64_t>& ids, const std::string& source) const;
 
   // One frame with all its locals (markov format), and its inverse (nullopt when malformed; one
