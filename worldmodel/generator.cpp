@@ -202,7 +202,7 @@ class ProgramBuilder {
   // An index into `list` that is in range, or with allow_errors sometimes any int.
   Expr index(const Scope& s, const std::string& list) {
     const int known = s.lists.at(list);
-    if (known == 0 || (o_.allow_errors && dice_.chance(0.25))) return int_atom(s, false);
+    if (known == 0 || (o_.allow_errors && dice_.chance(0.1))) return int_atom(s, false);
     switch (dice_.uniform(0, 2)) {
       case 0: return {std::to_string(dice_.uniform(-known, known - 1)), kAtom};
       case 1: {
@@ -253,7 +253,8 @@ class ProgramBuilder {
   Expr int_atom(const Scope& s, bool allow_literal, const Block* b = nullptr, bool nested = false) {
     const auto ints = readable_ints(s);
     const auto lists = lists_with(s, 0), nonempty = lists_with(s, 1);
-    const auto indexable = o_.allow_errors ? lists : nonempty;
+    // With allow_errors, now and then a list that may be empty (and then any index).
+    const auto indexable = o_.allow_errors && dice_.chance(nonempty.empty() ? 0.3 : 0.1) ? lists : nonempty;
     enum { kLiteral, kName, kLen, kIndex, kMinMax, kHelper, kRecurse, kBuiltin };
     std::vector<double> w(8, 0.0);
     w[kLiteral] = allow_literal || ints.empty() ? 3 : 0;
@@ -285,7 +286,10 @@ class ProgramBuilder {
   // The divisor of // and %: a non-zero literal, or with allow_errors sometimes a name that may be 0.
   Expr divisor(const Scope& s) {
     const auto ints = readable_ints(s);
-    if (o_.allow_errors && !ints.empty() && dice_.chance(0.35)) return name(dice_.pick(ints));
+    if (o_.allow_errors && !ints.empty() && dice_.chance(0.25)) {
+      const Expr n = name(dice_.pick(ints));
+      return dice_.chance(0.5) ? n : binary(n, "%", positive_literal(2, 3), kProduct);  // zero one time in 2 or 3
+    }
     const Expr d = positive_literal(1, dice_.chance(0.7) ? std::min<int64_t>(9, literal_bound()) : literal_bound());
     return dice_.chance(0.15) ? negate(d) : d;
   }
@@ -373,7 +377,8 @@ class ProgramBuilder {
       if (!s.lists.count(t)) fresh_lists.push_back(t);
     for (const auto& [n, len] : s.lists)
       if (!b.iterated.count(n)) appendable.push_back(n);
-    const auto settable = o_.allow_errors ? lists_with(s, 0) : lists_with(s, 1);
+    const auto nonempty = lists_with(s, 1);
+    const auto settable = o_.allow_errors && dice_.chance(nonempty.empty() ? 0.3 : 0.1) ? lists_with(s, 0) : nonempty;
     enum { kAssign, kNewList, kAppend, kSetItem, kPass };
     const size_t kind = dice_.weighted({6, fresh_lists.empty() ? 0 : 1.5, appendable.empty() ? 0.0 : 2.0,
                                         settable.empty() ? 0.0 : 1.0, 0.15});
