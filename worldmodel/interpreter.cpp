@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <exception>
 #include <functional>
 
@@ -13,11 +14,40 @@ namespace beyond::wm {
 
 namespace {
 
-// The interpreter recurses on the C++ stack (calls, blocks, expressions), so it runs on a thread
-// of its own with a stack far larger than the parser's nesting caps times max_call_depth need;
-// a guard turns any deeper use into a RecursionError instead of a crash.
-constexpr size_t kStackBytes = size_t{256} << 20;
+// The interpreter recurses on the C++ stack (calls, blocks, expressions; the parser caps the
+// nesting inside one call). A run that needs more stack than kStackGuardBytes ends with a
+// RecursionError instead of a crash. It first runs on the caller's thread with a guard at what
+// that thread has left; only if that runs out is it run again, from the start, on a thread of
+// its own with a large stack (a run is deterministic, so the trace is the same either way).
+constexpr size_t kStackBytes = size_t{64} << 20;
 constexpr size_t kStackGuardBytes = kStackBytes / 4 * 3;
+constexpr size_t kStackMargin = size_t{1} << 20;  // for the recursion inside a call: expressions, repr
+
+struct StackExhausted {};  // the caller's thread has no stack left for this run
+
+// The lowest address of this thread's stack (nullptr if unknown), looked up once per thread.
+const char* stack_low() {
+  thread_local const char* low = [] {
+    pthread_attr_t attr;
+    void* addr = nullptr;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      pthread_attr_getstack(&attr, &addr, &size);
+      pthread_attr_destroy(&attr);
+    }
+    return static_cast<const char*>(addr);
+  }();
+  return low;
+}
+
+// How much of this thread's stack a run started here may use: 0 if it is too little to try.
+size_t stack_left_here() {
+  const char here = 0;
+  const char* low = stack_low();
+  if (!low || &here <= low) return 0;
+  const auto left = static_cast<size_t>(&here - low);
+  return left < 2 * kStackMargin ? 0 : std::min(left - kStackMargin, kStackGuardBytes);
+}
 
 void run_on_large_stack(const std::function<void()>& work) {
   struct Job {
@@ -91,8 +121,14 @@ class LoopIterator {
 
 class Interpreter {
  public:
-  Interpreter(const Module& module, const InterpreterLimits& limits)
-      : module_(module), limits_(limits), heap_(limits.max_list_length, limits.max_work) {}
+  // stack_bytes: how much stack the run may use; past it, a RecursionError (final_stack) or
+  // StackExhausted (to run again on a larger stack).
+  Interpreter(const Module& module, const InterpreterLimits& limits, size_t stack_bytes, bool final_stack)
+      : module_(module),
+        limits_(limits),
+        heap_(limits.max_list_length, limits.max_work),
+        stack_bytes_(stack_bytes),
+        final_stack_(final_stack) {}
 
   Trace run(const Function& f, const std::vector<Literal>& args) {
     const char marker = 0;
@@ -144,8 +180,11 @@ class Interpreter {
   // ---- calls
   Value call(const Function& f, std::vector<Value> args) {
     const char here = 0;
-    if (depth_ >= limits_.max_call_depth || static_cast<size_t>(stack_base_ - &here) > kStackGuardBytes)
+    if (static_cast<size_t>(stack_base_ - &here) > stack_bytes_) {
+      if (!final_stack_) throw StackExhausted{};
       raise_depth_limit();
+    }
+    if (depth_ >= limits_.max_call_depth) raise_depth_limit();
     Frame frame{f, std::vector<Value>(f.locals.size()), f.line};
     std::copy(args.begin(), args.end(), frame.slots.begin());
     ++depth_;
@@ -355,6 +394,8 @@ class Interpreter {
   int64_t steps_ = 0;
   int depth_ = 0;
   const char* stack_base_ = nullptr;
+  size_t stack_bytes_;
+  bool final_stack_;
 };
 
 // The callee and its arguments, checked against the program.
@@ -378,8 +419,15 @@ std::pair<const Function*, CallSpec> checked_call(const Program& program, const 
 
 Trace run_call(const Program& program, const std::string& call, const InterpreterLimits& limits) {
   const auto [function, spec] = checked_call(program, call);
+  if (const size_t here = stack_left_here()) {
+    try {
+      return Interpreter(program.module(), limits, here, false).run(*function, spec.args);
+    } catch (const StackExhausted&) {
+    }
+  }
   Trace trace;
-  run_on_large_stack([&] { trace = Interpreter(program.module(), limits).run(*function, spec.args); });
+  run_on_large_stack(
+      [&] { trace = Interpreter(program.module(), limits, kStackGuardBytes, true).run(*function, spec.args); });
   return trace;
 }
 

@@ -1,5 +1,6 @@
 #include "worldmodel/lexer.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <limits>
@@ -39,6 +40,13 @@ constexpr std::array<Unsupported, 30> kUnsupported = {{
     {";", "one statement per line"}, {"!", "not Python"},       {"$", "not Python"},
     {"?", "not Python"},          {"`", "not Python"},          {"\\", "no line continuations"},
 }};
+
+std::string quoted(std::string_view text) {
+  std::string out = "'";
+  out += text;
+  out += "'";
+  return out;
+}
 
 bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
 bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
@@ -125,10 +133,10 @@ class LineLexer {
     if (c == '\'' || c == '"') fail(p, "strings are not supported in PyLite");
     if (c == '.' && p + 1 < s_.size() && std::isdigit(static_cast<unsigned char>(s_[p + 1])))
       fail(p, "floats are not supported in PyLite (only int)");
-    for (size_t length = 3; length >= 1; --length) {  // the longest operator wins: "//" over "/"
+    for (size_t length : {3, 2, 1}) {  // the longest operator wins: "//" over "/"
       for (const auto& u : kUnsupported)
         if (u.text.size() == length && rest.substr(0, length) == u.text)
-          fail(p, "'" + std::string(u.text) + "' is not supported in PyLite (" + u.why + ")");
+          fail(p, quoted(u.text) + " is not supported in PyLite (" + u.why + ")");
       for (const auto& o : kOperators) {
         if (o.size() != length || rest.substr(0, length) != o) continue;
         Token t{TokenKind::Op, std::string(o), line_, static_cast<int>(p) + 1};
@@ -138,7 +146,7 @@ class LineLexer {
       }
     }
     if (static_cast<unsigned char>(c) >= 0x80) fail(p, "non-ASCII characters are not supported in PyLite");
-    if (std::isprint(static_cast<unsigned char>(c))) fail(p, std::string("'") + c + "' is not supported in PyLite");
+    if (std::isprint(static_cast<unsigned char>(c))) fail(p, quoted(std::string_view(&s_[p], 1)) + " is not supported in PyLite");
     fail(p, "unsupported control character (byte " + std::to_string(static_cast<unsigned char>(c)) + ")");
   }
 
@@ -169,6 +177,13 @@ bool is_python_keyword(const std::string& name) {
 }
 
 std::vector<Token> tokenize(const std::string& source) {
+  if (const size_t nul = source.find('\0'); nul != std::string::npos) {  // CPython refuses them even in comments
+    const auto before = source.substr(0, nul);
+    const auto line = 1 + std::count(before.begin(), before.end(), '\n');
+    const auto line_start = before.rfind('\n');
+    const auto column = line_start == std::string::npos ? nul + 1 : nul - line_start;
+    throw SyntaxError(static_cast<int>(line), static_cast<int>(column), "source code cannot contain null bytes");
+  }
   std::vector<Token> out;
   std::vector<size_t> indents = {0};
   const auto lines = split_lines(source);

@@ -136,8 +136,13 @@ class Parser {
     }
     if (t.is_keyword("if")) fail(t, "conditional expressions (x if c else y) are not supported in PyLite");
     if (t.is_keyword("for")) fail(t, "comprehensions are not supported in PyLite");
-    if (t.is_op(":")) fail(t, "unexpected ':' after " + after);
-    fail(t, "expected the end of the line after " + after + ", found " + describe(t));
+    if (t.is_op(",")) fail(t, "tuples are not supported in PyLite");
+    if (t.is_op(":")) fail(t, "unexpected ':' after " + after + " (annotations are not supported in PyLite)");
+    // `match x:` is Python's match statement, outside the subset; `match = 1` is an assignment.
+    const bool match_statement = statement_head_.kind == TokenKind::Name &&
+                                 (statement_head_.text == "match" || statement_head_.text == "case");
+    fail(t, "expected the end of the line after " + after + ", found " + describe(t) +
+                (match_statement ? " (match statements are not supported in PyLite)" : ""));
   }
 
   // ---- definitions
@@ -177,6 +182,10 @@ class Parser {
       fail(where, "PyLite does not let a function shadow the builtin '" + f.name + "'");
   }
 
+  static std::string too_deep() {
+    return "blocks too deeply nested (PyLite allows " + std::to_string(kMaxBlockDepth) + " levels, an elif counting as one)";
+  }
+
   static void check_name(const Token& t) {
     if (is_dunder(t.text)) fail(t, "names like '" + t.text + "' are not supported in PyLite");
   }
@@ -185,13 +194,12 @@ class Parser {
   std::vector<Stmt> block(const Token& header, const std::string& what) {
     expect_op(":", "at the end of the " + what + " header");
     if (peek().kind != TokenKind::Newline)
-      fail(peek(), "in PyLite the body of a " + what + " starts on its own line");
+      fail(peek(), "in PyLite the body of the " + what + " starts on its own line");
     next();
     if (peek().kind != TokenKind::Indent)
       fail(peek(), "expected an indented block after the " + what + " on line " + std::to_string(header.line));
     next();
-    if (++block_depth_ > kMaxBlockDepth)
-      fail(header, "blocks too deeply nested (PyLite allows " + std::to_string(kMaxBlockDepth) + " levels)");
+    if (++block_depth_ > kMaxBlockDepth) fail(header, too_deep());
     std::vector<Stmt> body;
     while (peek().kind != TokenKind::Dedent && peek().kind != TokenKind::End) body.push_back(statement());
     if (peek().kind == TokenKind::Dedent) next();
@@ -202,6 +210,7 @@ class Parser {
   // ---- statements
   Stmt statement() {
     const Token& t = peek();
+    statement_head_ = t;
     if (t.kind == TokenKind::Indent) fail(t, "unexpected indent");
     if (t.kind == TokenKind::Keyword) {
       const std::string& k = t.text;
@@ -232,8 +241,10 @@ class Parser {
     s.is_elif = is_elif;
     s.value = expression();
     s.body = block(head, is_elif ? "'elif' statement" : "'if' statement");
-    if (peek().is_keyword("elif")) {
+    if (peek().is_keyword("elif")) {  // CPython nests each elif in the orelse: it counts as a level
+      if (++block_depth_ > kMaxBlockDepth) fail(peek(), too_deep());
       s.orelse.push_back(if_statement(true));
+      --block_depth_;
     } else if (peek().is_keyword("else")) {
       const Token e = next();
       s.orelse = block(e, "'else'");
@@ -257,6 +268,8 @@ class Parser {
     check_name(target);
     s.targets.push_back(name_expr(target));
     if (peek().is_op(",")) fail(peek(), "tuple targets are not supported in PyLite");
+    if (peek().is_op("[") || peek().is_op("."))
+      fail(peek(), "a PyLite for loop's target is a single name");
     if (!peek().is_keyword("in")) fail(peek(), "expected 'in' after the for loop's variable, found " + describe(peek()));
     next();
     s.value = expression();
@@ -326,8 +339,9 @@ class Parser {
 
   static void check_target(const Expr& target, const Token& op) {
     if (target.kind == ExprKind::Name || target.kind == ExprKind::Index) return;
-    throw SyntaxError(target.line, target.column,
-                      "cannot assign to this expression with '" + op.text + "' (PyLite assigns to names and xs[i])");
+    if (target.kind == ExprKind::List && op.text == "=")
+      throw SyntaxError(target.line, target.column, "unpacking into a list is not supported in PyLite");
+    throw SyntaxError(target.line, target.column, "cannot assign to this expression with '" + op.text + "'");
   }
 
   // ---- expressions
@@ -359,8 +373,25 @@ class Parser {
   }
 
   Expr expression() {
-    Nesting nesting(*this, peek());
-    return boolean(true);
+    const Token head = peek();
+    Nesting nesting(*this, head);
+    Expr e = boolean(true);
+    if (expression_depth_ == 1 && python_ast_depth(e) > kMaxPythonAstDepth)
+      fail(head, "expression too long for PyLite (its syntax tree in CPython would be deeper than " +
+                     std::to_string(kMaxPythonAstDepth) + " levels)");
+    return e;
+  }
+
+  // The depth of CPython's syntax tree for e, where a + b + c is a left-deep chain of BinOps
+  // (CPython's compiler gives up near 3000 levels; PyLite stays well below).
+  static int python_ast_depth(const Expr& e) {
+    int deepest = 0;
+    const int n = static_cast<int>(e.operands.size());
+    for (int i = 0; i < n; ++i) {
+      const int below = e.kind == ExprKind::Arithmetic ? n - std::max(i, 1) : 0;
+      deepest = std::max(deepest, python_ast_depth(e.operands[i]) + below);
+    }
+    return e.kind == ExprKind::Arithmetic ? deepest : deepest + 1;
   }
 
   // or_test / and_test, flattened: a or b or c is one node.
@@ -491,6 +522,7 @@ class Parser {
     e.column = container.column;
     e.operands.push_back(std::move(container));
     if (peek().is_op("]")) fail(peek(), "expected an index inside []");
+    if (peek().is_op(":")) fail(peek(), "slices are not supported in PyLite");
     e.operands.push_back(expression());
     if (peek().is_op(":")) fail(peek(), "slices are not supported in PyLite");
     if (peek().is_op(",")) fail(peek(), "tuple indices are not supported in PyLite");
@@ -605,6 +637,7 @@ class Parser {
   int block_depth_ = 0;
   int loop_depth_ = 0;
   int expression_depth_ = 0;
+  Token statement_head_;  // the first token of the statement being parsed
 };
 
 // ---------------------------------------------------------------------------------------------

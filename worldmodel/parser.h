@@ -10,11 +10,13 @@
 
 namespace beyond::wm {
 
-// Nesting caps, below CPython's own (100 indentation levels, 200 brackets, 20 nested loops), so
-// that everything PyLite accepts CPython compiles, and no input overflows the C++ stack.
+// Nesting caps, below CPython's own (100 indentation levels, 200 brackets, 20 nested loops, a
+// syntax tree about 3000 deep), so that everything PyLite accepts CPython compiles, and no input
+// overflows the C++ stack.
 constexpr int kMaxBlockDepth = 50;       // if/while/for blocks inside each other
 constexpr int kMaxLoopDepth = 20;        // CPython's "too many statically nested blocks"
 constexpr int kMaxExpressionDepth = 100; // brackets, calls, indexing and unary operators inside each other
+constexpr int kMaxPythonAstDepth = 1000; // an expression's depth in CPython's syntax tree (a + b + c nests)
 
 Module parse_module(const std::string& source);  // throws SyntaxError
 
