@@ -120,6 +120,8 @@ Expr call(const std::string& function, const std::vector<Expr>& args) {
 
 Expr name(const std::string& n) { return {n, kAtom}; }
 
+bool is_literal(const Expr& e) { return e.text.find_first_not_of("-0123456789") == std::string::npos; }
+
 // What is known at a program point, on every path reaching it.
 struct Scope {
   std::set<std::string> ints;            // bound int names
@@ -290,7 +292,7 @@ class ProgramBuilder {
       const Expr n = name(dice_.pick(ints));
       return dice_.chance(0.5) ? n : binary(n, "%", positive_literal(2, 3), kProduct);  // zero one time in 2 or 3
     }
-    const Expr d = positive_literal(1, dice_.chance(0.7) ? std::min<int64_t>(9, literal_bound()) : literal_bound());
+    const Expr d = positive_literal(2, dice_.chance(0.7) ? std::min<int64_t>(9, literal_bound()) : literal_bound());
     return dice_.chance(0.15) ? negate(d) : d;
   }
 
@@ -299,11 +301,12 @@ class ProgramBuilder {
     static const std::vector<std::string> ops = {"+", "-", "*", "//", "%"};
     const size_t op = dice_.weighted({3, 2.5, 1.5, 1, 1, 0.3});
     if (op == ops.size()) return negate(int_atom(s, false, b));
-    const Expr left = int_expr(s, level - 1, b);
+    Expr left = int_expr(s, level - 1, b);
     Expr right = op <= 1   ? int_expr(s, level - 1, b)
                  : op == 2 ? (dice_.chance(0.6) ? positive_literal(2, std::min<int64_t>(5, literal_bound())) : int_atom(s, false, b))
                            : divisor(s);
-    if (right.text == left.text) right = positive_literal(1, std::min<int64_t>(9, literal_bound()));  // not `a - a`
+    if (right.text == left.text) right = positive_literal(2, std::min<int64_t>(9, literal_bound()));  // not `a - a`
+    if (is_literal(left) && is_literal(right) && !s.ints.empty()) left = name(dice_.pick(readable_ints(s)));  // not `3 - 5`
     return binary(left, ops[op], right, op <= 1 ? kSum : kProduct);
   }
 
@@ -350,11 +353,14 @@ class ProgramBuilder {
     const bool augmented = !bound.empty() && (fresh.empty() || dice_.chance(0.45));
     if (augmented) {
       const auto& target = dice_.pick(bound);
-      switch (dice_.weighted({3, 2, 0.7})) {
-        case 0: emit(b, target + " += " + int_expr(s, 1, &b).text); break;
-        case 1: emit(b, target + " -= " + int_expr(s, 1, &b).text); break;
-        default: emit(b, target + " *= " + positive_literal(2, std::min<int64_t>(3, literal_bound())).text); break;
+      const size_t op = dice_.weighted({3, 2, 0.7});
+      if (op == 2) {
+        emit(b, target + " *= " + positive_literal(2, std::min<int64_t>(3, literal_bound())).text);
+        return;
       }
+      Expr step = int_expr(s, 1, &b);
+      if (step.text == target) step = positive_literal(1, std::min<int64_t>(9, literal_bound()));  // not `a -= a`
+      emit(b, target + (op == 0 ? " += " : " -= ") + step.text);
       return;
     }
     const auto& target = fresh.empty() || dice_.chance(0.2) ? dice_.pick(int_targets_) : fresh.front();
