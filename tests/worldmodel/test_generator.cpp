@@ -13,6 +13,7 @@
 #include "core/errors.h"
 #include "tests/worldmodel/cpython_reference.h"
 #include "worldmodel/generator.h"
+#include "worldmodel/trace_tokenizer.h"
 
 using namespace beyond;
 using namespace beyond::wm;
@@ -239,6 +240,21 @@ TEST(Generator, IdentifiersAreInTheTokenizersVocabulary) {
       EXPECT_TRUE(words.count(word) || (word.size() == 1 && word[0] >= 'a' && word[0] <= 'z')) << word << " in\n" << ex.source;
     }
     EXPECT_TRUE(starts_with(ex.call, "f(")) << ex.call;
+  }
+}
+
+TEST(Generator, ProgramsAndTracesEncodeWithTheTraceTokenizer) {
+  auto o = small();
+  o.allow_calls = o.allow_recursion = o.allow_errors = true;
+  o.n_statements = 20;
+  o.max_depth = 4;
+  o.n_vars = 8;
+  o.n_params = 3;
+  o.digits = 3;
+  const TraceTokenizer tok;
+  for (const auto& ex : generate_examples(o, 60, 15)) {
+    EXPECT_NO_THROW(encode_full_trace(tok, ex, StateMode::Diff)) << ex.source << ex.call;
+    EXPECT_NO_THROW(encode_markov_steps(tok, ex)) << ex.source << ex.call;
   }
 }
 
