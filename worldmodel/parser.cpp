@@ -125,24 +125,29 @@ class Parser {
   }
   [[noreturn]] static void fail(const Token& t, const std::string& message) { throw SyntaxError(t.line, t.column, message); }
   Token expect_op(const char* op, const std::string& context) {
-    if (!peek().is_op(op)) fail(peek(), std::string("expected '") + op + "' " + context + ", found " + describe(peek()));
+    if (!peek().is_op(op)) unexpected(std::string("expected '") + op + "' " + context);
     return next();
   }
   void expect_newline(const std::string& after) {
-    const Token& t = peek();
-    if (t.kind == TokenKind::Newline) {
-      next();
-      return;
+    if (peek().kind != TokenKind::Newline) {
+      if (peek().is_op(":")) fail(peek(), "unexpected ':' after " + after + " (annotations are not supported in PyLite)");
+      unexpected("expected the end of the line after " + after);
     }
+    next();
+  }
+
+  // The next token does not fit. Where Python would go on with a construct PyLite leaves out
+  // (x if c else y, a tuple, a comprehension, a match statement), the message says so: a
+  // message without "PyLite" claims that CPython refuses the text too.
+  [[noreturn]] void unexpected(const std::string& expected) const {
+    const Token& t = peek();
     if (t.is_keyword("if")) fail(t, "conditional expressions (x if c else y) are not supported in PyLite");
     if (t.is_keyword("for")) fail(t, "comprehensions are not supported in PyLite");
     if (t.is_op(",")) fail(t, "tuples are not supported in PyLite");
-    if (t.is_op(":")) fail(t, "unexpected ':' after " + after + " (annotations are not supported in PyLite)");
-    // `match x:` is Python's match statement, outside the subset; `match = 1` is an assignment.
+    // `match x:` is Python's match statement; `match = 1` an assignment.
     const bool match_statement = statement_head_.kind == TokenKind::Name &&
                                  (statement_head_.text == "match" || statement_head_.text == "case");
-    fail(t, "expected the end of the line after " + after + ", found " + describe(t) +
-                (match_statement ? " (match statements are not supported in PyLite)" : ""));
+    fail(t, expected + ", found " + describe(t) + (match_statement ? " (match statements are not supported in PyLite)" : ""));
   }
 
   // ---- definitions
@@ -270,7 +275,7 @@ class Parser {
     if (peek().is_op(",")) fail(peek(), "tuple targets are not supported in PyLite");
     if (peek().is_op("[") || peek().is_op("."))
       fail(peek(), "a PyLite for loop's target is a single name");
-    if (!peek().is_keyword("in")) fail(peek(), "expected 'in' after the for loop's variable, found " + describe(peek()));
+    if (!peek().is_keyword("in")) unexpected("expected 'in' after the for loop's variable");
     next();
     s.value = expression();
     loop_body(s, head, "'for' statement");
@@ -560,6 +565,7 @@ class Parser {
   }
 
   Expr atom() {
+    if (peek().is_op("*")) fail(peek(), "unpacking is not supported in PyLite");
     const Token t = next();
     switch (t.kind) {
       case TokenKind::Name: check_name(t); return name_expr(t);

@@ -259,6 +259,44 @@ bool outside_the_subset(const std::string& message) { return message.find("PyLit
 
 // ---------------------------------------------------------------------------------------------
 
+// Valid Python that PyLite leaves out: each must be refused with a message saying so.
+TEST(PyLiteFuzz, PythonOutsideTheSubsetIsRefusedAsSuch) {
+  const std::vector<std::string> bodies = {
+      "return x / 2", "return x ** 2", "return 'a'", "return 1.5", "return (x, 1)", "return x, 1",
+      "return x if x else 0", "return [y for y in x]", "return lambda: 1", "return x[1:2]", "return x[::2]",
+      "return x.pop()", "return 1 in x", "return x is None", "x = 1; y = 2", "y = x + \\\n        1",
+      "y = (x +\n        1)", "print(x)", "y = range(3)", "return f", "global z", "del x", "import os",
+      "class C:\n        pass", "def g():\n        pass", "y: int = 1", "for a, b in x:\n        pass",
+      "for x[0] in x:\n        pass", "a, b = 1, 2", "[a, b] = x", "return f(*x)", "return f(y=1)", "x //= 2",
+      "x %= 2", "return ~x", "return x << 1", "return {1: 2}", "return ...", "return x.real", "if x: return 1",
+      "while x: pass", "match x:\n        case 1:\n            pass", "return 0x10", "return 1_000", "return 1e3",
+      "assert x", "return abs", "return __name__", "y = *x, 1", "return x @ x", "return (y := 1)",
+      "try:\n        pass\n    except:\n        pass", "\treturn x", "return 1j", "xs = [\n        1]",
+      "while x if x else 0:\n        pass", "return [x if x else 0]", "return f(x for x in x)", "return [*x]",
+      "with x:\n        pass", "raise x", "return b'a'", "return x.append", "return (yield)", "x[0], x[1] = 1, 2",
+      "for (y) in x:\n        pass", "return x[0:]", "return x[0, 1]", "return sorted(x)", "return x(1)(2)",
+      "return [1][0](2)"};
+  std::vector<std::string> sources;
+  for (const auto& b : bodies) sources.push_back("def f(x):\n    " + b + "\n");
+  for (const std::string top : {"x = 1\ndef f(x):\n    return x\n", "if True:\n    def f(x):\n        return x\n",
+                                "@dec\ndef f(x):\n    return x\n", "def f(x, y=1):\n    return x\n",
+                                "def f(*a):\n    return a\n", "def f(a: int):\n    return a\n",
+                                "def f() -> int:\n    return 1\n", "def len(x):\n    return x\n",
+                                "def f(x):\n    return x\ndef f(y):\n    return y\n", "def f(\xc3\xa9):\n    return 1\n",
+                                "\xef\xbb\xbf" "def f(x):\n    return x\n", "def f(x):\n\x0c    return x\n"})
+    sources.push_back(top);
+  const auto python_errors = cpython_compile_errors(sources);
+  for (size_t i = 0; i < sources.size(); ++i) {
+    EXPECT_EQ(python_errors[i], "") << "CPython refuses (so this case is wrong):\n" << sources[i];
+    try {
+      Program::parse(sources[i]);
+      ADD_FAILURE() << "PyLite accepts:\n" << sources[i];
+    } catch (const SyntaxError& e) {
+      EXPECT_TRUE(outside_the_subset(e.what())) << e.what() << "\n" << sources[i];
+    }
+  }
+}
+
 TEST(PyLiteFuzz, RandomBytesAndTokenSoupsNeverCrash) {
   std::mt19937_64 rng(20240611);
   int accepted = 0;

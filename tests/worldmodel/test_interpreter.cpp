@@ -383,8 +383,12 @@ def later(n):
     return defined_after(n) + 1
 def defined_after(n):
     return n * 3
+def two(a, b):
+    return a - b
+def both(n):
+    return two(sq(n), sq(n + 1))
 )",
-       {"f(1, 2)", "w(3)", "w(0)", "later(4)"}},
+       {"f(1, 2)", "w(3)", "w(0)", "later(4)", "both(2)"}},
       {"comments, blank lines, odd spacing and indentation", "# a comment\n\ndef f( a ,b ):  # header\n\n  # inside\n  if a<b :\n        x=[ 1,2 , ]\n        # deeper\n\n  else :\n     x = -(- a)\n  return x  \n\n# end",
        {"f(1, 2)", "f(3, 2)"}},
       {"int64 edges that stay inside", R"(def f(n):
