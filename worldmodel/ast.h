@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "worldmodel/value.h"
@@ -74,11 +75,12 @@ struct Function {
 };
 
 struct Module {
-  std::vector<Function> functions;  // in definition order; names are unique
+  std::vector<Function> functions;            // in definition order; names are unique
+  std::unordered_map<std::string, int> index;  // name -> position in functions
+
   int find(const std::string& name) const {
-    for (size_t i = 0; i < functions.size(); ++i)
-      if (functions[i].name == name) return static_cast<int>(i);
-    return -1;
+    const auto it = index.find(name);
+    return it == index.end() ? -1 : it->second;
   }
 };
 

@@ -23,7 +23,9 @@ constexpr size_t kStackBytes = size_t{64} << 20;
 constexpr size_t kStackGuardBytes = kStackBytes / 4 * 3;
 constexpr size_t kStackMargin = size_t{1} << 20;  // for the recursion inside a call: expressions, repr
 
-struct StackExhausted {};  // the caller's thread has no stack left for this run
+struct StackExhausted {};
+
+constexpr int64_t kLocalCost = 64;  // work units for one local in one event, besides its text  // the caller's thread has no stack left for this run
 
 // The lowest address of this thread's stack (nullptr if unknown), looked up once per thread.
 const char* stack_low() {
@@ -162,10 +164,16 @@ class Interpreter {
     events_.push_back({kind, frame.function.name, frame.line, std::move(locals), std::move(value)});
   }
 
+  // The bound locals, paid for from the work budget like the memory they take in the trace.
   Locals snapshot(const Frame& frame) {
     Locals locals;
-    for (size_t i = 0; i < frame.slots.size(); ++i)
-      if (frame.slots[i].bound()) locals.emplace_back(frame.function.locals[i], repr(frame.slots[i], heap_));
+    heap_.spend(static_cast<int64_t>(frame.slots.size()) / 8);
+    for (size_t i = 0; i < frame.slots.size(); ++i) {
+      if (!frame.slots[i].bound()) continue;
+      const std::string& name = frame.function.locals[i];
+      heap_.spend(kLocalCost + static_cast<int64_t>(name.size()));
+      locals.emplace_back(name, repr(frame.slots[i], heap_));
+    }
     return locals;
   }
 

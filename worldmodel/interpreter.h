@@ -51,10 +51,11 @@ struct InterpreterLimits {
   int64_t max_steps = 100000;  // line events in the whole run; then Outcome::StepLimit
   int max_call_depth = 200;    // nested calls; then Outcome::DepthLimit
   int64_t max_list_length = 100000;  // a list growing past this ends the run as Outcome::StepLimit
-  // Work inside lines (added by the interpreter): units of list elements created (4 each),
-  // elements compared and repr characters of the trace (1 each); spent, the run ends as
-  // Outcome::StepLimit. Bounds time and memory of lines like `ys = xs * 50000` in a loop.
-  int64_t max_work = 25000000;
+  // Work and memory beyond the step count, in units of about a byte: each list element
+  // created costs 16, each element compared 1, each local in a trace event 64 plus its name's
+  // and repr's characters. Spent, the run ends as Outcome::StepLimit. Bounds lines like
+  // `ys = xs * 50000` in a loop, and traces of functions with thousands of locals.
+  int64_t max_work = 64000000;
 };
 
 // Runs one call such as "f(3, [1, -2], True)": the callee must be a function of the program and

@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <functional>
-#include <set>
+#include <unordered_map>
+#include <unordered_set>
 #include <string_view>
 
 #include "worldmodel/interpreter.h"
@@ -84,8 +85,7 @@ class Parser {
     while (peek().kind != TokenKind::End) {
       const Token& t = peek();
       if (t.is_keyword("def")) {
-        m.functions.push_back(function());
-        check_new_function(m);
+        add(m, function());
       } else if (t.kind == TokenKind::Indent) {
         fail(t, "unexpected indent");
       } else if (t.kind == TokenKind::Newline) {
@@ -178,13 +178,13 @@ class Parser {
     return f;
   }
 
-  void check_new_function(const Module& m) {
-    const Function& f = m.functions.back();
+  static void add(Module& m, Function f) {
     const Token where{TokenKind::Name, f.name, f.line, 5};
-    for (size_t i = 0; i + 1 < m.functions.size(); ++i)
-      if (m.functions[i].name == f.name) fail(where, "function '" + f.name + "' is defined twice (PyLite needs distinct names)");
     if (is_pylite_builtin(f.name) || is_python_builtin(f.name))
       fail(where, "PyLite does not let a function shadow the builtin '" + f.name + "'");
+    if (!m.index.emplace(f.name, static_cast<int>(m.functions.size())).second)
+      fail(where, "function '" + f.name + "' is defined twice (PyLite needs distinct names)");
+    m.functions.push_back(std::move(f));
   }
 
   static std::string too_deep() {
@@ -656,7 +656,10 @@ class Resolver {
 
   void run() {
     for (const auto& s : f_.body) collect_assigned(s);
-    for (const auto& p : f_.locals) assigned_.insert(p);
+    for (const auto& p : f_.locals) {
+      assigned_.insert(p);
+      slots_.emplace(p, static_cast<int>(slots_.size()));
+    }
     for (const auto& s : f_.body) order(s);
     for (auto& s : f_.body) resolve(s);
   }
@@ -670,8 +673,7 @@ class Resolver {
   }
 
   void see(const std::string& name) {
-    if (assigned_.count(name) && std::find(f_.locals.begin(), f_.locals.end(), name) == f_.locals.end())
-      f_.locals.push_back(name);
+    if (assigned_.count(name) && slots_.emplace(name, static_cast<int>(slots_.size())).second) f_.locals.push_back(name);
   }
 
   // The order in which CPython's code generator first emits each name: a value before the
@@ -701,9 +703,7 @@ class Resolver {
     for (const auto& b : s.orelse) order(b);
   }
 
-  int slot(const std::string& name) const {
-    return static_cast<int>(std::find(f_.locals.begin(), f_.locals.end(), name) - f_.locals.begin());
-  }
+  int slot(const std::string& name) const { return slots_.at(name); }
 
   [[noreturn]] static void fail(const Expr& e, const std::string& message) { throw SyntaxError(e.line, e.column, message); }
 
@@ -752,7 +752,8 @@ class Resolver {
 
   const Module& module_;
   Function& f_;
-  std::set<std::string> assigned_;
+  std::unordered_set<std::string> assigned_;
+  std::unordered_map<std::string, int> slots_;  // co_varnames positions so far
 };
 
 }  // namespace

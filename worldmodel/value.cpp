@@ -26,7 +26,7 @@ void raise_depth_limit() { throw PyException(Outcome::DepthLimit, "RecursionErro
 
 List* Heap::new_list(std::vector<Value> items) {
   check_length(static_cast<int64_t>(items.size()));
-  spend(4 * static_cast<int64_t>(items.size()) + 1);
+  spend(kElementCost * static_cast<int64_t>(items.size() + 1));
   lists_.push_back(std::make_unique<List>(List{std::move(items)}));
   return lists_.back().get();
 }
@@ -42,7 +42,7 @@ void Heap::spend(int64_t units) {
 
 void Heap::grow(List& list, int64_t extra) {
   check_length(static_cast<int64_t>(list.items.size()) + extra);
-  spend(4 * extra);
+  spend(kElementCost * extra);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -101,7 +101,7 @@ static std::vector<Value> repeated(const std::vector<Value>& items, int64_t time
   const auto n = static_cast<int64_t>(items.size());
   if (times > std::numeric_limits<int64_t>::max() / n) raise_step_limit();
   heap.check_length(n * times);
-  heap.spend(4 * n * times);
+  heap.spend(Heap::kElementCost * n * times);
   std::vector<Value> out;
   out.reserve(static_cast<size_t>(n * times));
   for (int64_t t = 0; t < times; ++t) out.insert(out.end(), items.begin(), items.end());

@@ -69,8 +69,9 @@ struct PyException : std::exception {
 [[noreturn]] void raise_depth_limit();
 
 // Owns a run's lists (freed together when the run ends, so reference cycles cost nothing) and
-// bounds the work done inside single lines: list lengths, and a budget of work units (a list
-// element created costs 4, an element compared or a repr character 1).
+// bounds the work done inside single lines: list lengths, and the budget of work units of
+// InterpreterLimits::max_work (a list element created costs 16, an element compared or a repr
+// character 1).
 class Heap {
  public:
   Heap(int64_t max_list_length, int64_t max_work) : max_list_length_(max_list_length), work_left_(max_work) {}
@@ -78,6 +79,8 @@ class Heap {
   void check_length(int64_t n) const;     // StepLimit when a list would grow past the limit
   void spend(int64_t units);              // StepLimit when the work budget is spent
   void grow(List& list, int64_t extra);  // check_length + spend for `extra` new elements
+
+  static constexpr int64_t kElementCost = 16;
 
  private:
   std::vector<std::unique_ptr<List>> lists_;

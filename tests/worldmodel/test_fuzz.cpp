@@ -29,7 +29,7 @@ InterpreterLimits fuzz_limits() {
   limits.max_steps = 2000;
   limits.max_call_depth = 60;
   limits.max_list_length = 2000;
-  limits.max_work = 400000;
+  limits.max_work = 2000000;
   return limits;
 }
 

@@ -624,6 +624,17 @@ TEST(PyLiteInterpreter, ListLengthAndWorkLimitsBoundASingleLine) {
   EXPECT_LT(count(t, EventKind::Line), 1000);
 }
 
+TEST(PyLiteInterpreter, WorkBudgetBoundsTheTraceOfManyLocals) {
+  // 5000 locals bound one by one: event k lists k locals, so the trace would hold 12.5M pairs.
+  std::string s = "def f(n):\n";
+  for (int i = 0; i < 5000; ++i) s += "    v" + std::to_string(i) + " = " + std::to_string(i) + "\n";
+  const Trace t = run_call(Program::parse(s + "    return n\n"), "f(0)");
+  EXPECT_EQ(t.outcome, Outcome::StepLimit);
+  size_t pairs = 0;
+  for (const auto& e : t.events) pairs += e.locals.size();
+  EXPECT_LT(pairs, 64000000u / 64);  // each local in an event costs at least 64 of max_work
+}
+
 TEST(PyLiteInterpreter, DeepOrSelfReferentialListsEndTheRunWithoutCrashing) {
   InterpreterLimits limits;
   limits.max_steps = 5000;
