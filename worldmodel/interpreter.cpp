@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <exception>
 #include <functional>
 
@@ -23,9 +24,9 @@ constexpr size_t kStackBytes = size_t{64} << 20;
 constexpr size_t kStackGuardBytes = kStackBytes / 4 * 3;
 constexpr size_t kStackMargin = size_t{1} << 20;  // for the recursion inside a call: expressions, repr
 
-struct StackExhausted {};
+struct StackExhausted {};  // the caller's thread has no stack left for this run
 
-constexpr int64_t kLocalCost = 64;  // work units for one local in one event, besides its text  // the caller's thread has no stack left for this run
+constexpr int64_t kLocalCost = 64;  // work units for one local in one event, besides its text
 
 // The lowest address of this thread's stack (nullptr if unknown), looked up once per thread.
 const char* stack_low() {
@@ -46,8 +47,9 @@ const char* stack_low() {
 size_t stack_left_here() {
   const char here = 0;
   const char* low = stack_low();
-  if (!low || &here <= low) return 0;
-  const auto left = static_cast<size_t>(&here - low);
+  const auto at = reinterpret_cast<uintptr_t>(&here), bottom = reinterpret_cast<uintptr_t>(low);
+  if (!low || at <= bottom) return 0;
+  const auto left = static_cast<size_t>(at - bottom);
   return left < 2 * kStackMargin ? 0 : std::min(left - kStackMargin, kStackGuardBytes);
 }
 
@@ -134,7 +136,7 @@ class Interpreter {
 
   Trace run(const Function& f, const std::vector<Literal>& args) {
     const char marker = 0;
-    stack_base_ = &marker;
+    stack_base_ = reinterpret_cast<uintptr_t>(&marker);
     Trace trace;
     std::vector<Value> values;
     try {
@@ -188,7 +190,7 @@ class Interpreter {
   // ---- calls
   Value call(const Function& f, std::vector<Value> args) {
     const char here = 0;
-    if (static_cast<size_t>(stack_base_ - &here) > stack_bytes_) {
+    if (stack_base_ - reinterpret_cast<uintptr_t>(&here) > stack_bytes_) {
       if (!final_stack_) throw StackExhausted{};
       raise_depth_limit();
     }
@@ -401,7 +403,7 @@ class Interpreter {
   std::vector<TraceEvent> events_;
   int64_t steps_ = 0;
   int depth_ = 0;
-  const char* stack_base_ = nullptr;
+  uintptr_t stack_base_ = 0;  // where the run's stack use is measured from
   size_t stack_bytes_;
   bool final_stack_;
 };

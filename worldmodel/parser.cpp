@@ -100,6 +100,7 @@ class Parser {
   // Call strings: NAME '(' literals ')'
   CallSpec call() {
     CallSpec spec;
+    if (peek().kind == TokenKind::Indent) next();  // " f(1)": leading spaces, as eval() allows
     const Token name = next();
     if (name.kind != TokenKind::Name) fail(name, "a call must start with a function name, found " + describe(name));
     spec.function = name.text;
@@ -111,6 +112,7 @@ class Parser {
     next();
     if (peek().kind != TokenKind::Newline) fail(peek(), "unexpected " + describe(peek()) + " after the call");
     next();
+    while (peek().kind == TokenKind::Dedent) next();
     if (peek().kind != TokenKind::End) fail(peek(), "a call is one line");
     return spec;
   }
