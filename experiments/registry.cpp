@@ -4,6 +4,7 @@
 #include "experiments/quickstart/digit_sort.h"
 #include "experiments/recursive/puzzle_experiment.h"
 #include "experiments/text/text_lm.h"
+#include "experiments/worldmodel/trace_worldmodel.h"
 
 namespace beyond {
 
@@ -15,6 +16,7 @@ static const std::vector<std::pair<std::string, ExperimentFactory>>& registry() 
       {"sudoku", [] { return make_sudoku_experiment(); }},
       {"maze", [] { return make_maze_experiment(); }},
       {"parallel_decoding", [] { return make_parallel_decoding(); }},
+      {"trace_worldmodel", [] { return make_trace_worldmodel(); }},
   };
   return r;
 }

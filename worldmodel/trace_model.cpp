@@ -261,11 +261,25 @@ std::vector<int64_t> direct_prompt(const TraceTokenizer& tok, const TraceExample
   return prefix_through(encode_direct(tok, ex).tokens, tok.output(), "<output>");
 }
 
-std::vector<std::vector<int64_t>> generate_until_eos(LanguageModel& model, const TraceTokenizer& tok,
-                                                     const std::vector<std::vector<int64_t>>& prompts, int64_t batch_size) {
+std::vector<std::vector<int64_t>> generate_traces(LanguageModel& model, const TraceTokenizer& tok,
+                                                  const std::vector<std::vector<int64_t>>& prompts, int64_t max_frames,
+                                                  int64_t batch_size) {
+  const auto stop = [&tok, max_frames](const std::vector<int64_t>& out) {
+    if (out.back() == tok.eos()) return true;
+    return tok.is_event(out.back()) && std::count_if(out.begin(), out.end(), [&](int64_t id) { return tok.is_event(id); }) > max_frames;
+  };
+  auto traces = greedy_continue(model, prompts, stop, model->cfg.max_seq_len, batch_size);
+  for (auto& t : traces)
+    if (!t.empty() && tok.is_event(t.back())) t.pop_back();  // the frame beyond the cap
+  return traces;
+}
+
+std::vector<std::vector<int64_t>> generate_answers(LanguageModel& model, const TraceTokenizer& tok,
+                                                   const std::vector<std::vector<int64_t>>& prompts, int64_t max_tokens,
+                                                   int64_t batch_size) {
   const int64_t eos = tok.eos();
   return greedy_continue(model, prompts, [eos](const std::vector<int64_t>& out) { return out.back() == eos; },
-                         model->cfg.max_seq_len, batch_size);
+                         max_tokens, batch_size);
 }
 
 FramePredictor markov_predictor(LanguageModel& model, const TraceTokenizer& tok, int64_t max_frame_tokens) {
@@ -324,8 +338,8 @@ void evaluate_trace(ModelEval& e, LanguageModel& model, const TraceTokenizer& to
                     const std::vector<TraceExample>& examples, const EvalOptions& opt) {
   std::vector<std::vector<int64_t>> prompts, direct;
   for (const auto& ex : examples) prompts.push_back(trace_prompt(tok, ex, mode)), direct.push_back(direct_prompt(tok, ex));
-  const auto traces = generate_until_eos(model, tok, prompts, opt.batch_size);
-  const auto answers = generate_until_eos(model, tok, direct, opt.batch_size);
+  const auto traces = generate_traces(model, tok, prompts, opt.max_frames, opt.batch_size);
+  const auto answers = generate_answers(model, tok, direct, opt.max_answer_tokens, opt.batch_size);
   for (size_t i = 0; i < examples.size(); ++i) {
     ExampleResult& r = e.examples[i];
     const ParsedTrace p = parse_generated_trace(tok, examples[i].source, traces[i]);
@@ -342,14 +356,18 @@ void evaluate_trace(ModelEval& e, LanguageModel& model, const TraceTokenizer& to
   for (const auto& s : seqs) rows.push_back(&s);
   const auto tf = teacher_forced(model, rows, opt.batch_size);
   add_teacher_forced(e, tf);
-  for (size_t i = 0; i < seqs.size(); ++i) e.teacher_forced.add(tally_trace_frames(tok, seqs[i], tf.pred[i]));
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const FrameTally t = tally_trace_frames(tok, seqs[i], tf.pred[i]);
+    e.teacher_forced.add(t);
+    e.examples[i].tf_frames = t.frames, e.examples[i].tf_frames_right = t.frame_ok;
+  }
 }
 
 void evaluate_direct(ModelEval& e, LanguageModel& model, const TraceTokenizer& tok,
                      const std::vector<TraceExample>& examples, const EvalOptions& opt) {
   std::vector<std::vector<int64_t>> prompts;
   for (const auto& ex : examples) prompts.push_back(direct_prompt(tok, ex));
-  const auto answers = generate_until_eos(model, tok, prompts, opt.batch_size);
+  const auto answers = generate_answers(model, tok, prompts, opt.max_answer_tokens, opt.batch_size);
   for (size_t i = 0; i < examples.size(); ++i) {
     std::vector<int64_t> answer{tok.output()};
     answer.insert(answer.end(), answers[i].begin(), answers[i].end());
@@ -374,13 +392,18 @@ void evaluate_markov(ModelEval& e, LanguageModel& model, const TraceTokenizer& t
     score_trace(r, examples[i], rollouts[i].events, !rollouts[i].failed);
   }
   std::vector<EncodedSequence> seqs;
-  for (const auto& ex : examples)
-    for (auto& s : encode_markov_steps(tok, ex)) seqs.push_back(std::move(s));
+  std::vector<size_t> owner;  // the example of each step
+  for (size_t i = 0; i < examples.size(); ++i)
+    for (auto& s : encode_markov_steps(tok, examples[i])) seqs.push_back(std::move(s)), owner.push_back(i);
   std::vector<const EncodedSequence*> rows;
   for (const auto& s : seqs) rows.push_back(&s);
   const auto tf = teacher_forced(model, rows, opt.batch_size);
   add_teacher_forced(e, tf);
-  for (size_t i = 0; i < seqs.size(); ++i) e.teacher_forced.add(tally_markov_frame(tok, seqs[i], tf.pred[i]));
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const FrameTally t = tally_markov_frame(tok, seqs[i], tf.pred[i]);
+    e.teacher_forced.add(t);
+    e.examples[owner[i]].tf_frames += t.frames, e.examples[owner[i]].tf_frames_right += t.frame_ok;
+  }
 }
 
 }  // namespace

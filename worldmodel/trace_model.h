@@ -88,11 +88,18 @@ FrameTally tally_trace_frames(const TraceTokenizer& tok, const EncodedSequence& 
 FrameTally tally_markov_frame(const TraceTokenizer& tok, const EncodedSequence& seq, const std::vector<int64_t>& pred);
 
 // The prompt of a full trace (up to and including <trace>) and of a direct answer (up to and
-// including <output>), and the greedy continuations of them until <eos>.
+// including <output>).
 std::vector<int64_t> trace_prompt(const TraceTokenizer& tok, const TraceExample& ex, StateMode mode);
 std::vector<int64_t> direct_prompt(const TraceTokenizer& tok, const TraceExample& ex);
-std::vector<std::vector<int64_t>> generate_until_eos(LanguageModel& model, const TraceTokenizer& tok,
-                                                     const std::vector<std::vector<int64_t>>& prompts, int64_t batch_size);
+// Greedy traces until <eos>, the window, or a frame beyond max_frames (then the trace is cut
+// there: a model that loops is stopped as a markov rollout would be).
+std::vector<std::vector<int64_t>> generate_traces(LanguageModel& model, const TraceTokenizer& tok,
+                                                  const std::vector<std::vector<int64_t>>& prompts, int64_t max_frames,
+                                                  int64_t batch_size);
+// Greedy answers (a value) until <eos> or max_tokens.
+std::vector<std::vector<int64_t>> generate_answers(LanguageModel& model, const TraceTokenizer& tok,
+                                                   const std::vector<std::vector<int64_t>>& prompts, int64_t max_tokens,
+                                                   int64_t batch_size);
 
 // The markov model as a frame predictor: the prompt of each rollout's stack, a greedy frame
 // until <eos> (at most max_frame_tokens), decoded with decode_full_frame.
@@ -112,6 +119,8 @@ struct ExampleResult {
   double right_share = 0;
   // trace: the same model asked for the output right after the call (Scratchpads' ablation).
   std::optional<bool> direct_answer_correct;
+  // trace and markov: this program's teacher-forced next frames, and how many were right.
+  int64_t tf_frames = 0, tf_frames_right = 0;
 };
 
 struct ModelEval {
@@ -131,8 +140,9 @@ struct ModelEval {
 
 struct EvalOptions {
   int64_t batch_size = 64;
-  int64_t max_frames = 400;        // a markov rollout stops after this many frames
+  int64_t max_frames = 400;        // a rollout or greedy trace stops after this many frames
   int64_t max_frame_tokens = 128;  // a markov frame longer than this is unparseable
+  int64_t max_answer_tokens = 48;  // a direct answer longer than this is cut
 };
 
 ModelEval evaluate_model(LanguageModel& model, const TraceTokenizer& tok, TraceTask task, StateMode mode,
