@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/errors.h"
+#include "experiments/worldmodel/trace_check.h"
 #include "worldmodel/interpreter.h"
 
 namespace beyond {
@@ -106,7 +107,8 @@ TraceCli::TraceCli(CLI::App& app) {
   trace_->add_flag("--json", a.json, "print the trace as JSON (worldmodel/trace.h's schema)");
   trace_->add_option("--max-steps", a.max_steps, "line events before the run is stopped")->capture_default_str()->check(CLI::PositiveNumber);
   trace_->footer("Example: beyond trace prog.py --call \"f(3, [1, 2])\"\n"
-                 "         beyond trace generate --count 1000 --seed 1 --out traces.jsonl --statements 8 --depth 2");
+                 "         beyond trace generate --count 1000 --seed 1 --out traces.jsonl --statements 8 --depth 2\n"
+                 "         beyond trace check runs/trace_worldmodel prog.py --call \"f(3, [1, 2])\"");
 
   auto& k = a.knobs;
   generate_ = trace_->add_subcommand("generate", "Random programs with an input each, their traces and results, as JSON Lines "
@@ -125,13 +127,22 @@ TraceCli::TraceCli(CLI::App& app) {
   generate_->add_flag("--recursion,!--no-recursion", k.allow_recursion, "f calls itself on a smaller argument");
   generate_->add_flag("--errors,!--no-errors", k.allow_errors, "keep programs that raise ZeroDivisionError or IndexError");
   generate_->footer("Example: beyond trace generate --count 1000 --seed 1 --out traces.jsonl --statements 8 --depth 2 --calls\n"
-                    "         beyond trace generate --config experiments/configs/worldmodel.toml --section generator --count 100");
+                    "         beyond trace generate --config experiments/configs/trace_worldmodel_tiny.toml --section data.generator --count 100");
+
+  check_ = trace_->add_subcommand("check", "Roll a trained world model out on a program beside the interpreter and print both "
+                                           "traces frame by frame up to the first divergence (exit 1 when they diverge)");
+  check_->add_option("run", a.run, "a trace world model run folder (full trace), or its markov sub-run")->required();
+  check_->add_option("file", a.check_file, "the program (.py)")->required();
+  check_->add_option("--call", a.call, "the call to trace, e.g. \"f(3, [1, 2])\"")->required();
+  check_->add_option("--max-frames", a.max_frames, "frames to roll out at most (0: the run's own limit)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  check_->footer("Example: beyond trace check runs/trace_worldmodel prog.py --call \"f(3, [1, 2])\" --max-frames 100");
 }
 
 bool TraceCli::selected() const { return trace_->parsed(); }
 
 int TraceCli::run() const {
   if (generate_->parsed()) return generate();
+  if (check_->parsed()) return trace_check_command(args_.run, args_.check_file, args_.call, args_.max_frames);
   return run_program();
 }
 

@@ -1,6 +1,7 @@
 // `beyond trace FILE.py --call "f(3, [1, 2])"`: runs a PyLite program under the interpreter and
 // prints its line-level trace (or only the result, or the trace as JSON);
-// `beyond trace generate`: random programs with their traces as a JSON Lines dataset.
+// `beyond trace generate`: random programs with their traces as a JSON Lines dataset;
+// `beyond trace check RUN FILE.py --call ...`: a trained world model's trace beside the interpreter's.
 // main() creates one TraceCli before parsing and calls run() when selected() after.
 #pragma once
 #include <cstdint>
@@ -29,11 +30,15 @@ struct TraceArgs {
   std::string config;                // a TOML file whose [section] sets the generator's knobs
   std::string section = "generator";
   wm::GeneratorOptions knobs;        // the flags' values (applied over the config when given)
+  // beyond trace check RUN FILE --call CALL
+  std::string run;
+  std::string check_file;
+  int64_t max_frames = 0;            // 0: the run's own limit
 };
 
 class TraceCli {
  public:
-  explicit TraceCli(CLI::App& app);  // adds the `trace` command and its `generate` subcommand
+  explicit TraceCli(CLI::App& app);  // adds the `trace` command and its `generate` and `check` subcommands
   TraceCli(const TraceCli&) = delete;  // the options point into args_
   TraceCli& operator=(const TraceCli&) = delete;
   bool selected() const;
@@ -45,7 +50,7 @@ class TraceCli {
   wm::GeneratorOptions generator_options() const;
 
   TraceArgs args_;
-  CLI::App *trace_, *generate_;
+  CLI::App *trace_, *generate_, *check_;
 };
 
 }  // namespace beyond

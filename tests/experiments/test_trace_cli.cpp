@@ -181,6 +181,7 @@ TEST(TraceCli, BadInputExitsWith2NamingWhatAndWhere) {
       {"trace " + good + " --call \"f(1)\"", {"good.py", "argument"}},
       {"trace " + good, {"--call"}},
       {"trace generate --count 2 --depth 9", {"max_depth"}},
+      {"trace check " + dir + "/no_run " + good + " --call \"f(1, [2])\"", {"no_run"}},
   };
   for (const auto& [args, words] : cases) {
     const auto r = run_beyond(args);
