@@ -3,8 +3,8 @@
 //  - a run stopped early (train.stop_at_step) resumes from its checkpoint, then finishes with
 //    every summary key, the report and its plots; a second `beyond run` reuses the sub-runs;
 //  - an unknown config key exits 2 naming the key;
-//  - trace_check_command prints the interpreter's and the model's frames and where they part,
-//    and rejects bad runs, programs and calls with InputError.
+//  - trace_check_command (and `beyond trace check`) prints the interpreter's and the model's
+//    frames and where they part, and rejects bad runs, programs and calls with InputError (exit 2).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -151,6 +151,21 @@ TEST_F(TraceWorldModelRun, TraceCheckShowsBothTracesAndWhereTheyPart) {
   EXPECT_THROW(beyond::trace_check_command(run_, dir_ + "/missing.py", "f(3)", 50), beyond::InputError);
   EXPECT_THROW(beyond::trace_check_command(run_, program, "f(", 50), beyond::InputError);
   EXPECT_THROW(beyond::trace_check_command(run_, program, "g(3)", 50), beyond::InputError);
+}
+
+TEST_F(TraceWorldModelRun, TraceCheckCommandLine) {
+  ASSERT_EQ(second_.code, 0) << second_.output;
+  const std::string program = dir_ + "/cli.py";
+  std::ofstream(program) << "def f(n):\n    a = n * 2\n    return a\n";
+  auto r = run_beyond("trace check " + run_ + " " + program + " --call 'f(4)' --max-frames 20");
+  EXPECT_EQ(r.code, 1) << r.output;  // the smoke model diverges
+  EXPECT_NE(r.output.find("-> 8 (interpreter)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("diverges at frame"), std::string::npos) << r.output;
+  r = run_beyond("trace check " + run_ + "/direct_programs " + program + " --call 'f(4)'");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("direct"), std::string::npos) << r.output;
+  r = run_beyond("trace check " + run_ + " " + program + " --call 'f(4, 5)'");
+  EXPECT_EQ(r.code, 2) << r.output;
 }
 
 TEST(TraceWorldModel, UnknownConfigKeyExitsTwoNamingIt) {
