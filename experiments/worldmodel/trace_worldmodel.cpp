@@ -541,8 +541,8 @@ class TraceWorldModel : public Experiment {
           fixed(m.at("filtered_too_long"), 0) + " in distribution, " + fixed(m.at("filtered_too_long_ood"), 0) +
           " length-OOD.\n\n";
     md += "## Output accuracy\n\n**Training tokens** are the tokens fed to the model: every token of a training sequence "
-          "except its last (which is only a target), prompt included, padding excluded. **Programs presented** = steps x "
-          "batch (for markov: frames, each with its program).\n\n"
+          "except its last (which is only a target), prompt included, padding excluded. **Sequences presented** = steps x "
+          "batch: programs for trace and direct, frames (each with its program and call stack) for markov.\n\n"
           "| model | steps | training tokens | sequences presented | in distribution | length OOD |\n|---|---|---|---|---|---|\n";
     const auto acc_row = [&](const std::string& name, const std::string& prefix, const std::string& key) {
       md += "| " + name + " | " + fixed(m.at(prefix + "_steps"), 0) + " | " + fixed(m.at(prefix + "_train_tokens"), 0) +
