@@ -89,6 +89,24 @@ void add_prefixed(std::map<std::string, at::Tensor>& out, const std::map<std::st
   for (const auto& [name, t] : tensors) out[prefix + name] = t;
 }
 
+std::map<std::string, at::Tensor> evaluation_weights(const Checkpoint& checkpoint) {
+  auto weights = with_prefix(checkpoint.tensors, "model.");
+  for (auto& [name, t] : with_prefix(checkpoint.tensors, "ema.")) weights[name] = t;
+  return weights;
+}
+
+int64_t load_evaluation_weights(torch::nn::Module& module, const std::string& dir) {
+  const std::string path = latest_checkpoint(dir);
+  if (path.empty()) throw InputError("no checkpoint in '" + dir + "'");
+  const Checkpoint checkpoint = load_checkpoint(path);
+  try {
+    load_module_state(module, evaluation_weights(checkpoint));
+  } catch (const InputError& e) {
+    throw InputError(path + ": " + e.what());
+  }
+  return checkpoint.step;
+}
+
 std::map<std::string, at::Tensor> module_state(const torch::nn::Module& module) {
   std::map<std::string, at::Tensor> out;
   for (const auto& p : module.named_parameters()) out[p.key()] = p.value();

@@ -37,6 +37,13 @@ void add_prefixed(std::map<std::string, at::Tensor>& out, const std::map<std::st
 void load_module_state(torch::nn::Module& module, const std::map<std::string, at::Tensor>& tensors);
 std::map<std::string, at::Tensor> module_state(const torch::nn::Module& module);
 
+// The weights evaluation uses: the "model." tensors (buffers included) with the EMA average
+// ("ema.") laid over the parameters when the run kept one.
+std::map<std::string, at::Tensor> evaluation_weights(const Checkpoint& checkpoint);
+// Loads evaluation_weights() of the newest checkpoint in `dir` into `module` and returns its step.
+// InputError when there is none, or names the file when its tensors do not fit the module.
+int64_t load_evaluation_weights(torch::nn::Module& module, const std::string& dir);
+
 std::string rng_state_hex();
 void set_rng_state_hex(const std::string& hex);
 

@@ -435,10 +435,12 @@ bool Config::has(const std::string& key) const { return state_->find(key, false)
 
 void Config::allow_table(const std::string& table) { state_->allowed.push_back(table); }
 
-void Config::check_all_used() const {
+void Config::check_all_used(const std::string& table) const {
   const State& s = *state_;
   std::vector<std::string> unused;
   s.collect_unused(s.root, "", unused);
+  if (!table.empty())
+    std::erase_if(unused, [&](const std::string& k) { return k.rfind(table + ".", 0) != 0; });
   if (unused.empty()) return;
   auto order = [&](const std::string& k) {
     auto o = s.origin(k);

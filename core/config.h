@@ -56,8 +56,9 @@ class Config {
   // Marks every key under a table as known without reading it (for free-form tables).
   void allow_table(const std::string& table);
 
-  // Throws InputError for the first key that was set but never read.
-  void check_all_used() const;
+  // Throws InputError for the first key that was set but never read (only under `table` when
+  // given: a command that reads one table of a larger config).
+  void check_all_used(const std::string& table = "") const;
 
   // The resolved config: every key that was read with its value, as TOML text.
   std::string resolved_toml() const;

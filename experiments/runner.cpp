@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <torch/utils.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -58,6 +59,12 @@ void write_report(const RunDir& dir, const RunOptions& opt, const nlohmann::json
 }
 
 }  // namespace
+
+std::string fixed(double x, int digits) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, x);
+  return buf;
+}
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";

@@ -23,5 +23,7 @@ bool run_finished(const std::string& run_dir);      // its summary.json says "co
 // Runs scripts/<script> DIR with the project's Python (matplotlib); true when DIR/<output> exists
 // afterwards. Plots are optional: false without that Python.
 bool run_plot_script(const std::string& script, const std::string& dir, const std::string& output);
+// x with `digits` decimals, for reports ("%.*f").
+std::string fixed(double x, int digits = 3);
 
 }  // namespace beyond

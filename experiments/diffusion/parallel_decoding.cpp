@@ -39,18 +39,13 @@
 #include "diffusion/objective.h"
 #include "diffusion/sampler.h"
 #include "experiments/diffusion/parallel_tasks.h"
+#include "experiments/runner.h"
 
 namespace beyond {
 namespace {
 
 using parallel::Example;
 using parallel::Task;
-
-std::string fixed(double x, int digits = 3) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, x);
-  return buf;
-}
 
 std::string gamma_text(int64_t percent) {
   char buf[16];
@@ -199,7 +194,7 @@ class ParallelDecoding : public Experiment {
     Metrics m = trainer.fit();
     *interrupted = trainer.interrupted();
     if (*interrupted) return m;
-    if (train_.ema > 0) load_ema(*model, ctx.dir->checkpoints());
+    if (train_.ema > 0) load_evaluation_weights(*model, ctx.dir->checkpoints());
     m["parameters"] = static_cast<double>(n_params);
     m["eval_examples_per_task"] = static_cast<double>(per_task_);
     params_ = n_params;
@@ -241,15 +236,6 @@ class ParallelDecoding : public Experiment {
     }
   }
 
-  static void load_ema(torch::nn::Module& model, const std::string& dir) {
-    const std::string path = latest_checkpoint(dir);
-    if (path.empty()) return;
-    const auto ema = with_prefix(load_checkpoint(path).tensors, "ema.");
-    if (ema.empty()) return;
-    auto weights = module_state(model);
-    for (auto& [name, t] : ema) weights[name] = t;
-    load_module_state(model, weights);
-  }
 
   // Decodes the examples of one task with one decoder, a batch per item count.
   Score decode(Denoiser& denoiser, const Decoder& d, Task task, const std::vector<Example>& examples,

@@ -10,6 +10,7 @@
 #include "core/checkpoint.h"
 #include "core/log/log.h"
 #include "core/seed.h"
+#include "experiments/runner.h"
 #include "recursive/deep_supervision.h"
 
 namespace fs = std::filesystem;
@@ -19,26 +20,12 @@ namespace {
 
 using TaskFactory = std::function<std::unique_ptr<PuzzleTask>()>;
 
-std::string fixed(double x, int digits = 3) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, x);
-  return buf;
-}
-
 // The model's weights from the newest checkpoint: "model." tensors (buffers included), with the EMA
 // average ("ema.") laid over the parameters when the run kept one, since evaluation uses it.
 int64_t load_latest_weights(ReasonerImpl& model, const std::string& checkpoint_dir) {
-  const std::string path = latest_checkpoint(checkpoint_dir);
-  if (path.empty()) throw InputError("no checkpoint in '" + checkpoint_dir + "': train the run first with `beyond run`");
-  const Checkpoint ck = load_checkpoint(path);
-  auto weights = with_prefix(ck.tensors, "model.");
-  for (auto& [name, t] : with_prefix(ck.tensors, "ema.")) weights[name] = t;
-  try {
-    load_module_state(model, weights);
-  } catch (const InputError& e) {
-    throw InputError(path + ": " + e.what());
-  }
-  return ck.step;
+  if (latest_checkpoint(checkpoint_dir).empty())
+    throw InputError("no checkpoint in '" + checkpoint_dir + "': train the run first with `beyond run`");
+  return load_evaluation_weights(model, checkpoint_dir);
 }
 
 // Exact and cell accuracy of the puzzles in each difficulty group, in held.group_order.

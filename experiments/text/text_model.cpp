@@ -56,9 +56,8 @@ TextModel load_text_model(const std::string& source, bool use_ema) {
   const auto device = resolve_device(config.get_choice("run.device", "auto", {"auto", "cpu", "cuda"}));
 
   m.model = LanguageModel(model_cfg);
-  const auto ema = with_prefix(ckpt.tensors, "ema.");
   try {
-    load_module_state(*m.model, use_ema && !ema.empty() ? ema : with_prefix(ckpt.tensors, "model."));
+    load_module_state(*m.model, use_ema ? evaluation_weights(ckpt) : with_prefix(ckpt.tensors, "model."));
   } catch (const InputError& e) {
     throw InputError(m.checkpoint + ": " + e.what());
   }

@@ -77,19 +77,6 @@ std::string outcome_line(const wm::Trace& trace, int64_t max_steps) {
   return "";
 }
 
-// The file may be a whole experiment's config, so only the section's own keys are checked.
-void check_knob_names(const Config& config, const std::string& section) {
-  static const std::vector<std::string> knobs = {
-      "n_statements", "max_depth", "max_loop_iters", "n_vars", "n_params", "digits", "value_digits", "p_if", "p_loop",
-      "allow_lists", "max_list_len", "allow_calls", "allow_recursion", "allow_errors", "fuel", "max_trace_events", "max_attempts"};
-  if (!config.has(section)) throw InputError(config.source() + ": no [" + section + "] table (see --section)");
-  for (const auto& key : config.keys(section)) {
-    if (std::find(knobs.begin(), knobs.end(), key) != knobs.end()) continue;
-    const auto hint = closest_spelling(key, knobs);
-    throw config.error(section + "." + key, "unknown generator knob" + (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
-  }
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -169,8 +156,9 @@ wm::GeneratorOptions TraceCli::generator_options() const {
   wm::GeneratorOptions o;
   if (!args_.config.empty()) {
     auto config = Config::load(args_.config);
+    if (!config.has(args_.section)) throw InputError(config.source() + ": no [" + args_.section + "] table (see --section)");
     o = wm::GeneratorOptions::from_config(config, args_.section);
-    check_knob_names(config, args_.section);
+    config.check_all_used(args_.section);  // the file may be a whole experiment's config
   }
   const auto& k = args_.knobs;
   const auto given = [&](const char* flag) { return generate_->count(flag) > 0; };

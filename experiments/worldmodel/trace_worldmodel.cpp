@@ -47,12 +47,6 @@ namespace {
 
 using namespace wm;
 
-std::string fixed(double x, int digits = 3) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, x);
-  return buf;
-}
-
 std::string quoted(const std::string& s) { return nlohmann::json(s).dump(); }  // a TOML basic string
 
 // The generator settings that decide the data (a changed one means other programs).
@@ -263,7 +257,7 @@ class TraceWorldModel : public Experiment {
     Metrics m = trainer.fit();
     *interrupted = trainer.interrupted();
     if (*interrupted) return m;
-    if (train_.ema > 0) load_ema(*model, ctx.dir->checkpoints());
+    if (train_.ema > 0) load_evaluation_weights(*model, ctx.dir->checkpoints());
     model->eval();
     m["parameters"] = static_cast<double>(n_params);
     m["train_tokens"] = static_cast<double>(schedule.tokens_through(train_.steps * accum));
@@ -334,15 +328,6 @@ class TraceWorldModel : public Experiment {
     return md;
   }
 
-  static void load_ema(torch::nn::Module& model, const std::string& dir) {
-    const std::string path = latest_checkpoint(dir);
-    if (path.empty()) return;
-    const auto ema = with_prefix(load_checkpoint(path).tensors, "ema.");
-    if (ema.empty()) return;
-    auto weights = module_state(model);
-    for (auto& [name, t] : ema) weights[name] = t;
-    load_module_state(model, weights);
-  }
 
   // --- The comparison (the parent run) ---------------------------------------------------------
 
@@ -638,9 +623,8 @@ LoadedWorldModel load_world_model(const std::string& run) {
   w.max_frames = trained.get_int("eval.max_frames", w.max_frames, 2);
   w.max_frame_tokens = trained.get_int("eval.max_frame_tokens", w.max_frame_tokens, 4);
   w.model = LanguageModel(TransformerConfig::from_config(trained, "model"));
-  const auto ema = with_prefix(ckpt.tensors, "ema.");
   try {
-    load_module_state(*w.model, ema.empty() ? with_prefix(ckpt.tensors, "model.") : ema);
+    load_module_state(*w.model, evaluation_weights(ckpt));
   } catch (const InputError& e) {
     throw InputError(checkpoint + ": " + e.what());
   }

@@ -166,7 +166,7 @@ TEST(TraceCli, GenerateReadsKnobsFromAConfigSection) {
   r = run_beyond("trace generate --count 1 --config " + misspelt + " --section gen");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_TRUE(has(r, "bad.toml:2")) << r.output;
-  EXPECT_TRUE(has(r, "did you mean 'n_statements'")) << r.output;
+  EXPECT_TRUE(has(r, "unknown key 'gen.n_statement'; did you mean 'gen.n_statements'")) << r.output;
 }
 
 TEST(TraceCli, BadInputExitsWith2NamingWhatAndWhere) {
