@@ -6,6 +6,8 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 struct CliResult {
@@ -22,6 +24,17 @@ inline CliResult run_beyond(const std::string& args) {
   const int status = ::pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+// The whole file ("" when it cannot be read).
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// True when the command printed `text`.
+inline bool output_has(const CliResult& r, const std::string& text) { return r.output.find(text) != std::string::npos; }
 
 // An empty folder under /tmp, unique to this test process.
 inline std::string fresh_temp_dir(const std::string& name) {

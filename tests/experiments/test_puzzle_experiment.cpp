@@ -18,16 +18,7 @@ namespace {
 
 const std::string kSource = BEYOND_SOURCE_DIR;
 
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read(path)); }
-
-bool has(const CliResult& r, const std::string& text) { return r.output.find(text) != std::string::npos; }
+nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_text(path)); }
 
 // A tiny 4x4 TRM run: seconds, not minutes.
 const std::string kTiny4 =
@@ -52,7 +43,7 @@ TEST(PuzzleExperiment, SudokuRunWritesAccuracyAndReport) {
     EXPECT_GE(summary[key].get<double>(), 0.0) << key;
   }
   EXPECT_LE(summary["cell_accuracy"].get<double>(), 1.0);
-  const std::string report = read(dir + "/report.md");
+  const std::string report = read_text(dir + "/report.md");
   EXPECT_NE(report.find("by test-time supervision step"), std::string::npos) << report;
   EXPECT_NE(report.find("| 3 |"), std::string::npos) << report;  // one row per supervision step
   EXPECT_NE(report.find("Accuracy by difficulty"), std::string::npos) << report;
@@ -98,11 +89,11 @@ TEST(PuzzleExperiment, ShowModelTracesEveryStep) {
   const auto g = beyond::generate_sudoku(beyond::SudokuShape::for_size(4), opt, rng);
   const auto r = run_beyond("sudoku show " + g.puzzle.to_string() + " --model " + dir + " --steps 2");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_TRUE(has(r, "checkpoint step 6")) << r.output;
-  EXPECT_TRUE(has(r, "step 1: ")) << r.output;
-  EXPECT_TRUE(has(r, "step 2: ")) << r.output;
-  EXPECT_FALSE(has(r, "step 3: ")) << r.output;
-  EXPECT_TRUE(has(r, "halt logit")) << r.output;
+  EXPECT_TRUE(output_has(r, "checkpoint step 6")) << r.output;
+  EXPECT_TRUE(output_has(r, "step 1: ")) << r.output;
+  EXPECT_TRUE(output_has(r, "step 2: ")) << r.output;
+  EXPECT_FALSE(output_has(r, "step 3: ")) << r.output;
+  EXPECT_TRUE(output_has(r, "halt logit")) << r.output;
   // The question plus one grid per step, each with 3 borders for 2 bands of a 4x4.
   size_t borders = 0;
   for (size_t p = r.output.find("+-----+-----+"); p != std::string::npos; p = r.output.find("+-----+-----+", p + 1)) ++borders;
@@ -110,20 +101,20 @@ TEST(PuzzleExperiment, ShowModelTracesEveryStep) {
   // A 9x9 puzzle for a 4x4 model is refused.
   const auto bad = run_beyond("sudoku show 4...3.......6..8..........1....5..9..8....6...7.2........1.27..5.3....4.9........ --model " + dir);
   EXPECT_EQ(bad.code, 2);
-  EXPECT_TRUE(has(bad, "was trained on 16-cell puzzles; this puzzle has 81")) << bad.output;
+  EXPECT_TRUE(output_has(bad, "was trained on 16-cell puzzles; this puzzle has 81")) << bad.output;
   fs::remove_all(dir);
 }
 
 TEST(PuzzleExperiment, Errors) {
   auto r = run_beyond("eval /nonexistent/run");
   EXPECT_EQ(r.code, 2);
-  EXPECT_TRUE(has(r, "error: '/nonexistent/run' is not a run folder (no config.toml)")) << r.output;
+  EXPECT_TRUE(output_has(r, "error: '/nonexistent/run' is not a run folder (no config.toml)")) << r.output;
   r = run_beyond("run " + kSource + "/experiments/configs/sudoku4_trm.toml model.kind=trn");
   EXPECT_EQ(r.code, 2);
-  EXPECT_TRUE(has(r, "model.kind")) << r.output;
+  EXPECT_TRUE(output_has(r, "model.kind")) << r.output;
   r = run_beyond("run " + kSource + "/experiments/configs/sudoku9_trm.toml 'task.files=[\"/nonexistent.txt\"]'");
   EXPECT_EQ(r.code, 2);
-  EXPECT_TRUE(has(r, "puzzle file '/nonexistent.txt' not found")) << r.output;
+  EXPECT_TRUE(output_has(r, "puzzle file '/nonexistent.txt' not found")) << r.output;
 }
 
 TEST(PuzzleExperiment, SudokuFromFilesHoldsOutAFixedSubset) {
@@ -150,13 +141,13 @@ TEST(PuzzleExperiment, SudokuFromFilesHoldsOutAFixedSubset) {
                             " train.eval_every=2 train.warmup_steps=0 train.log_every=1");
   ASSERT_EQ(r.code, 0) << r.output;
   // 31 lines, 30 distinct puzzles: 10 held out, the other 20 for training.
-  EXPECT_TRUE(has(r, "20 train and 10 held-out puzzles")) << r.output;
+  EXPECT_TRUE(output_has(r, "20 train and 10 held-out puzzles")) << r.output;
   EXPECT_TRUE(read_json(run + "/summary.json").contains("exact_accuracy"));
   // Too few puzzles for the held-out set is an error naming the key.
   const auto bad = run_beyond("run " + kSource + "/experiments/configs/sudoku9_trm.toml run.dir=" + dir + "/bad 'task.files=[\"" +
                               dir + "/puzzles.txt\"]' task.test_puzzles=40");
   EXPECT_EQ(bad.code, 2);
-  EXPECT_TRUE(has(bad, "usable held-out puzzles; task.test_puzzles asks for 40")) << bad.output;
+  EXPECT_TRUE(output_has(bad, "usable held-out puzzles; task.test_puzzles asks for 40")) << bad.output;
   fs::remove_all(dir);
 }
 
@@ -170,7 +161,7 @@ TEST(PuzzleExperiment, MazeRunWritesAccuracy) {
   const auto summary = read_json(dir + "/summary.json");
   EXPECT_TRUE(summary.contains("exact_accuracy"));
   EXPECT_TRUE(summary.contains("cell_accuracy"));
-  EXPECT_NE(read(dir + "/report.md").find("Accuracy by difficulty"), std::string::npos);
+  EXPECT_NE(read_text(dir + "/report.md").find("Accuracy by difficulty"), std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -188,7 +179,7 @@ TEST(PuzzleExperiment, SweepRunsVariantsAndComparesThem) {
   f.close();
   auto r = run_beyond("sweep " + dir + "/sweep.toml");
   ASSERT_EQ(r.code, 0) << r.output;
-  const std::string report = read(dir + "/runs/report.md");
+  const std::string report = read_text(dir + "/runs/report.md");
   EXPECT_NE(report.find("| reference |"), std::string::npos) << report;
   EXPECT_NE(report.find("| without EMA |"), std::string::npos) << report;
   EXPECT_NE(report.find("| 87.4 |"), std::string::npos) << report;
@@ -197,11 +188,11 @@ TEST(PuzzleExperiment, SweepRunsVariantsAndComparesThem) {
   // A second sweep finds both finished and only rewrites the report.
   r = run_beyond("sweep " + dir + "/sweep.toml");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_TRUE(has(r, "no_ema already finished")) << r.output;
+  EXPECT_TRUE(output_has(r, "no_ema already finished")) << r.output;
   // A variant listed in order without its table is an error naming it.
   r = run_beyond("sweep " + dir + "/sweep.toml 'sweep.order=[\"ref\",\"missing\"]'");
   EXPECT_EQ(r.code, 2);
-  EXPECT_TRUE(has(r, "sweep.order names 'missing' but there is no [variants.missing] table")) << r.output;
+  EXPECT_TRUE(output_has(r, "sweep.order names 'missing' but there is no [variants.missing] table")) << r.output;
   fs::remove_all(dir);
 }
 
@@ -216,7 +207,7 @@ TEST(PuzzleExperiment, PaperRecipesResolve) {
     const auto r = run_beyond("config show " + kSource + "/experiments/configs/paper/" + name + ".toml 'task.files=[\"" + dir +
                               "/s.txt\"]' 'task.test_files=[\"" + dir + "/s.txt\"]'");
     EXPECT_EQ(r.code, 0) << name << ": " << r.output;
-    EXPECT_TRUE(has(r, "d_model = 512")) << r.output;
+    EXPECT_TRUE(output_has(r, "d_model = 512")) << r.output;
   }
   const auto r = run_beyond("config show " + kSource + "/experiments/configs/paper/maze_hard_trm_att.toml task.train_file=" + dir +
                             "/m.csv task.test_file=" + dir + "/m.csv");

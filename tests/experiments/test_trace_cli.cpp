@@ -31,15 +31,6 @@ std::string write(const std::string& path, const std::string& text) {
   return path;
 }
 
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-bool has(const CliResult& r, const std::string& text) { return r.output.find(text) != std::string::npos; }
-
 // What CPython prints for repr(call) after running the file, or the exception's class name.
 std::string python_result(const std::string& dir, const std::string& file, const std::string& call) {
   const auto script = write(dir + "/reference.py", "exec(open('" + file + "').read())\n"
@@ -91,7 +82,7 @@ TEST(TraceCli, PrintsCPythonsTraceWithCallsIndented) {
   }
   expected += "result: " + python.result + "\n";
   EXPECT_EQ(r.output, expected);
-  EXPECT_TRUE(has(r, "\n  call      g:1")) << r.output;
+  EXPECT_TRUE(output_has(r, "\n  call      g:1")) << r.output;
 }
 
 TEST(TraceCli, ResultOnlyIsCPythonsRepr) {
@@ -127,7 +118,7 @@ TEST(TraceCli, StepLimitStopsTheRunWithExitCode1) {
   const auto file = write(dir + "/loop.py", "def f(n):\n    while n > 0:\n        n += 1\n    return n\n");
   const auto r = run_beyond("trace " + file + " --call \"f(1)\" --max-steps 20");
   EXPECT_EQ(r.code, 1) << r.output;
-  EXPECT_TRUE(has(r, "stopped: StepLimitExceeded")) << r.output;
+  EXPECT_TRUE(output_has(r, "stopped: StepLimitExceeded")) << r.output;
 }
 
 TEST(TraceCli, GenerateWritesDistinctExamplesThatReadBack) {
@@ -135,7 +126,7 @@ TEST(TraceCli, GenerateWritesDistinctExamplesThatReadBack) {
   const std::string args = "trace generate --count 30 --seed 5 --statements 5 --depth 1 --calls --no-lists";
   auto r = run_beyond(args + " --out " + dir + "/a.jsonl");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_TRUE(has(r, "generated 30 programs")) << r.output;
+  EXPECT_TRUE(output_has(r, "generated 30 programs")) << r.output;
   const auto examples = wm::read_jsonl(dir + "/a.jsonl");
   ASSERT_EQ(examples.size(), 30u);
   std::set<std::pair<std::string, std::string>> distinct;
@@ -147,9 +138,9 @@ TEST(TraceCli, GenerateWritesDistinctExamplesThatReadBack) {
   EXPECT_EQ(distinct.size(), 30u);
   // The same seed writes the same file; without --out the lines go to stdout.
   r = run_beyond(args + " --out " + dir + "/b.jsonl");
-  EXPECT_EQ(read(dir + "/a.jsonl"), read(dir + "/b.jsonl"));
+  EXPECT_EQ(read_text(dir + "/a.jsonl"), read_text(dir + "/b.jsonl"));
   r = run_beyond(args);
-  const auto file = read(dir + "/a.jsonl");
+  const auto file = read_text(dir + "/a.jsonl");
   EXPECT_TRUE(r.output.rfind(file, 0) == 0) << "stdout differs from the --out file";
 }
 
@@ -165,8 +156,8 @@ TEST(TraceCli, GenerateReadsKnobsFromAConfigSection) {
   const auto misspelt = write(dir + "/bad.toml", "[gen]\nn_statement = 2\n");
   r = run_beyond("trace generate --count 1 --config " + misspelt + " --section gen");
   EXPECT_EQ(r.code, 2) << r.output;
-  EXPECT_TRUE(has(r, "bad.toml:2")) << r.output;
-  EXPECT_TRUE(has(r, "unknown key 'gen.n_statement'; did you mean 'gen.n_statements'")) << r.output;
+  EXPECT_TRUE(output_has(r, "bad.toml:2")) << r.output;
+  EXPECT_TRUE(output_has(r, "unknown key 'gen.n_statement'; did you mean 'gen.n_statements'")) << r.output;
 }
 
 TEST(TraceCli, BadInputExitsWith2NamingWhatAndWhere) {
@@ -187,6 +178,6 @@ TEST(TraceCli, BadInputExitsWith2NamingWhatAndWhere) {
     const auto r = run_beyond(args);
     EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << "one line: " << r.output;
-    for (const auto& w : words) EXPECT_TRUE(has(r, w)) << args << ": no '" << w << "' in " << r.output;
+    for (const auto& w : words) EXPECT_TRUE(output_has(r, w)) << args << ": no '" << w << "' in " << r.output;
   }
 }
