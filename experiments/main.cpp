@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "core/log/log.h"
+#include "experiments/arc_command.h"
 #include "experiments/bench/bench.h"
 #include "experiments/diffusion/compare_decoding.h"
 #include "experiments/puzzle_commands.h"
@@ -172,6 +173,7 @@ int main(int argc, char** argv) {
 
   beyond::PuzzleCli puzzles(app);  // sudoku generate|solve|rate|show, maze generate|show
   beyond::TraceCli traces(app);    // trace FILE --call ..., trace generate
+  beyond::ArcCli arc(app);         // arc show TASK.json [--prediction FILE]
 
   auto* info = app.add_subcommand("info", "Print versions, threads, device and CPU features");
   info->footer("Example: beyond info");
@@ -201,6 +203,7 @@ int main(int argc, char** argv) {
     if (*bench_diffusion) return beyond::bench_diffusion_sample(diff_bench);
     if (puzzles.selected()) return puzzles.run();
     if (traces.selected()) return traces.run();
+    if (arc.selected()) return arc.run();
     if (*info) {
       print_info();
       return 0;
