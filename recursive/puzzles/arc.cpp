@@ -168,8 +168,9 @@ size_t warn_if_overlapping(const std::vector<ArcTask>& train, const std::vector<
     }
     examples += (examples.empty() ? "" : ", ") + id;
   }
-  log::warn(std::to_string(both.size()) + " tasks of " + eval_name + " are also in " + train_name + " (" + examples +
-            "): scores on them are not held out");
+  const bool one = both.size() == 1;
+  log::warn(std::to_string(both.size()) + (one ? " task of " : " tasks of ") + eval_name + (one ? " is" : " are") +
+            " also in " + train_name + " (" + examples + "): scores on them are not held out");
   return both.size();
 }
 

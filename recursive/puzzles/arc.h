@@ -42,6 +42,7 @@ struct ArcTask {
 // "output"); a grid that is not a list of lists of ints, is empty, has rows of different lengths,
 // is larger than 30x30, or holds a colour outside 0-9. E.g.
 //   "arc/abc.json: train[1].output row 2: colour 12 is outside 0-9"
+// (rows and cells are counted from 0, like the JSON list indices).
 ArcTask load_arc_task(const std::string& path);
 
 // Every "*.json" in `dir`, sorted by id. With `ids` non-empty, only those tasks, in that order

@@ -37,7 +37,7 @@ struct ArcAugmentation {
   static ArcAugmentation random(std::mt19937_64& rng);
 };
 
-// The task with every grid (train and test pairs) augmented.
+// The task with every grid (train and test pairs) augmented; id and path stay the task's own.
 ArcTask augment_task(const ArcTask& task, const ArcAugmentation& aug);
 
 // Variant 0 is the identity; then up to `count` random augmentations whose augmented task differs
