@@ -174,6 +174,7 @@ Metrics Trainer::fit() {
                      (last.empty() ? "none" : last));
     }
     adamw_->step(lr);
+    if (after_step_) after_step_(opt_.schedule.lr > 0 ? lr / opt_.schedule.lr : 0.0);
     if (ema_) ema_->update();
     smooth = std::isnan(smooth) ? last_loss : 0.9 * smooth + 0.1 * last_loss;
     const int64_t done = step + 1;

@@ -70,6 +70,10 @@ class Trainer {
   // True when fit() stopped early (stop_at_step or SIGINT/SIGTERM) before options.steps.
   bool interrupted() const { return interrupted_; }
 
+  // Called after every AdamW step with that step's LR over the base LR (the schedule's warm-up and
+  // decay as a factor), for what the model trains outside AdamW (sparse puzzle embeddings).
+  void set_after_step(std::function<void(double lr_scale)> f) { after_step_ = std::move(f); }
+
  private:
   void save(int64_t step);
   int64_t resume();
@@ -79,6 +83,7 @@ class Trainer {
   Objective& objective_;
   std::function<Batch(int64_t, int64_t)> batch_;
   std::function<Metrics()> evaluate_;
+  std::function<void(double)> after_step_;
   TrainOptions opt_;
   TrainerContext ctx_;
   std::vector<std::pair<std::string, at::Tensor>> params_;

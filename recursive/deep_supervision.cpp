@@ -23,10 +23,13 @@ void DeepSupervisionObjective::refill(const Batch& batch) {
   const auto& new_inputs = batch.at("inputs");
   const auto& new_labels = batch.at("labels");
   const auto& new_min = batch.at("min_steps");
+  const auto ids_it = batch.find("puzzle_ids");
+  const at::Tensor new_ids = ids_it == batch.end() ? at::Tensor() : ids_it->second;
   const int64_t B = new_inputs.size(0);
   if (!inputs_.defined() || inputs_.size(0) != B) {  // first step: every slot is fresh
     inputs_ = new_inputs.clone();
     labels_ = new_labels.clone();
+    puzzle_ids_ = new_ids.defined() ? new_ids.clone() : at::Tensor();
     std::tie(y_, z_) = model_->initial_carry(B);
     steps_ = at::zeros({B}, new_inputs.options());
     min_steps_ = new_min.clone();
@@ -38,6 +41,8 @@ void DeepSupervisionObjective::refill(const Batch& batch) {
   const auto fresh_2d = fresh.view({B, 1});
   inputs_ = at::where(fresh_2d, new_inputs, inputs_);
   labels_ = at::where(fresh_2d, new_labels, labels_);
+  TORCH_CHECK(new_ids.defined() == puzzle_ids_.defined(), "every batch must hold \"puzzle_ids\", or none");
+  if (new_ids.defined()) puzzle_ids_ = at::where(fresh, new_ids, puzzle_ids_);
   auto [y0, z0] = model_->initial_carry(B);
   y_ = at::where(fresh.view({B, 1, 1}), y0, y_);
   z_ = at::where(fresh.view({B, 1, 1}), z0, z_);
@@ -47,7 +52,7 @@ void DeepSupervisionObjective::refill(const Batch& batch) {
 
 LossOutput DeepSupervisionObjective::loss(const Batch& batch) {
   refill(batch);
-  const ReasonerStep out = model_->step(inputs_, y_, z_);
+  const ReasonerStep out = model_->step(inputs_, puzzle_ids_, y_, z_);
   const int64_t max_steps = model_->halting.max_steps;
   // Stable-max CE in float64: mean over cells per puzzle, then mean over puzzles.
   const auto per_cell = stablemax_cross_entropy(out.logits, labels_);
@@ -59,7 +64,7 @@ LossOutput DeepSupervisionObjective::loss(const Batch& batch) {
     exact = correct_cells.all(-1);
     steps_after = steps_ + 1;
     if (out.q_continue.defined()) {  // ACT: the extra step on the new carry, for the bootstrapped target
-      const auto next = model_->step(inputs_, out.y, out.z);
+      const auto next = model_->step(inputs_, puzzle_ids_, out.y, out.z);
       target = continue_target(steps_after, max_steps, next.q_halt, next.q_continue);
     }
   }
@@ -88,8 +93,11 @@ LossOutput DeepSupervisionObjective::loss(const Batch& batch) {
 
 std::map<std::string, at::Tensor> DeepSupervisionObjective::state() const {
   if (!inputs_.defined()) return {};
-  return {{"inputs", inputs_}, {"labels", labels_}, {"y", y_}, {"z", z_},
-          {"steps", steps_}, {"min_steps", min_steps_}, {"halted", halted_}};
+  std::map<std::string, at::Tensor> s{{"inputs", inputs_}, {"labels", labels_},       {"y", y_},
+                                      {"z", z_},           {"steps", steps_},         {"min_steps", min_steps_},
+                                      {"halted", halted_}};
+  if (puzzle_ids_.defined()) s["puzzle_ids"] = puzzle_ids_;
+  return s;
 }
 
 void DeepSupervisionObjective::load_state(const std::map<std::string, at::Tensor>& s) {
@@ -104,27 +112,38 @@ void DeepSupervisionObjective::load_state(const std::map<std::string, at::Tensor
   steps_ = s.at("steps").to(device);
   min_steps_ = s.at("min_steps").to(device);
   halted_ = s.at("halted").to(device);
+  puzzle_ids_ = s.count("puzzle_ids") ? s.at("puzzle_ids").to(device) : at::Tensor();
+}
+
+void attach_puzzle_sign_sgd(Trainer& trainer, ReasonerImpl& model, double lr, double weight_decay) {
+  if (!model.puzzle_emb) return;
+  auto& embedding = *model.puzzle_emb;
+  trainer.set_after_step([&embedding, lr, weight_decay](double lr_scale) {
+    sparse_sign_sgd_step(embedding, lr * lr_scale, weight_decay);
+  });
 }
 
 ReasonerEvaluation evaluate_reasoner(ReasonerImpl& model, const at::Tensor& inputs, const at::Tensor& labels,
-                                     int64_t steps, int64_t batch_size) {
+                                     int64_t steps, int64_t batch_size, const at::Tensor& puzzle_ids) {
   c10::InferenceMode guard;
   const auto device = model.device();
   const int64_t P = inputs.size(0);
   std::vector<double> exact_sum(static_cast<size_t>(steps), 0.0), cell_sum(static_cast<size_t>(steps), 0.0);
   double halt_sum = 0;
-  std::vector<at::Tensor> preds, corrects;
+  std::vector<at::Tensor> preds, corrects, q_halts;
   for (int64_t start = 0; start < P; start += batch_size) {
     const int64_t b = std::min(batch_size, P - start);
     const auto x = inputs.narrow(0, start, b).to(device), lab = labels.narrow(0, start, b).to(device);
+    const auto ids = puzzle_ids.defined() ? puzzle_ids.narrow(0, start, b).to(device) : at::Tensor();
     auto [y, z] = model.initial_carry(b);
     auto first_halt = at::full({b}, steps, x.options());
-    at::Tensor pred;
+    at::Tensor pred, q_halt;
     for (int64_t s = 0; s < steps; ++s) {
-      const auto out = model.step(x, y, z);
+      const auto out = model.step(x, ids, y, z);
       y = out.y;
       z = out.z;
       pred = out.logits.argmax(-1);
+      q_halt = out.q_halt;
       const auto right = pred == lab;
       exact_sum[static_cast<size_t>(s)] += right.all(-1).sum().item<double>();
       cell_sum[static_cast<size_t>(s)] += right.to(at::kDouble).mean(-1).sum().item<double>();
@@ -132,6 +151,7 @@ ReasonerEvaluation evaluate_reasoner(ReasonerImpl& model, const at::Tensor& inpu
     }
     halt_sum += first_halt.to(at::kDouble).sum().item<double>();
     preds.push_back(pred.cpu());
+    q_halts.push_back(q_halt.to(at::kFloat).cpu());
     corrects.push_back((pred == lab).all(-1).cpu());
   }
   ReasonerEvaluation e;
@@ -141,18 +161,20 @@ ReasonerEvaluation evaluate_reasoner(ReasonerImpl& model, const at::Tensor& inpu
   e.cell = e.cell_by_step.back();
   e.mean_halt_step = halt_sum / static_cast<double>(P);
   e.predictions = at::cat(preds);
+  e.final_q_halt = at::cat(q_halts);
   const auto c = at::cat(corrects);
   for (int64_t i = 0; i < P; ++i) e.correct_by_puzzle.push_back(c[i].item<bool>() ? 1 : 0);
   return e;
 }
 
-ReasonerTrace trace_reasoner(ReasonerImpl& model, const at::Tensor& tokens, int64_t steps) {
+ReasonerTrace trace_reasoner(ReasonerImpl& model, const at::Tensor& tokens, int64_t steps, const at::Tensor& puzzle_id) {
   c10::InferenceMode guard;
   const auto x = tokens.reshape({1, -1}).to(model.device());
+  const auto id = puzzle_id.defined() ? puzzle_id.reshape({1}).to(model.device()) : at::Tensor();
   auto [y, z] = model.initial_carry(1);
   std::vector<at::Tensor> preds, q_halt, q_continue;
   for (int64_t s = 0; s < steps; ++s) {
-    const auto out = model.step(x, y, z);
+    const auto out = model.step(x, id, y, z);
     y = out.y;
     z = out.z;
     preds.push_back(out.logits.argmax(-1)[0].cpu());

@@ -12,6 +12,9 @@
 //          = sigmoid(max(next q_halt, next q_continue))     otherwise
 // A slot halts when it has run halting.max_steps steps, or, after its exploration minimum, when
 // q_halt > 0 (no continue head) or q_halt > q_continue (ACT).
+//
+// A model with puzzle embeddings takes each slot's puzzle id along with its example; its table is
+// trained by sparse SignSGD after each AdamW step (attach_puzzle_sign_sgd).
 #pragma once
 #include "core/trainer.h"
 #include "recursive/reasoner.h"
@@ -21,7 +24,8 @@ namespace beyond {
 class DeepSupervisionObjective : public Objective {
  public:
   explicit DeepSupervisionObjective(Reasoner model) : model_(std::move(model)) {}
-  // batch: "inputs" [B, L], "labels" [B, L] (int64), "min_steps" [B] (exploration draw per slot).
+  // batch: "inputs" [B, L], "labels" [B, L] (int64), "min_steps" [B] (exploration draw per slot),
+  // and "puzzle_ids" [B] (int64) for a model with puzzle embeddings.
   LossOutput loss(const Batch& batch) override;
   std::map<std::string, at::Tensor> state() const override;
   void load_state(const std::map<std::string, at::Tensor>& state) override;
@@ -29,9 +33,15 @@ class DeepSupervisionObjective : public Objective {
  private:
   void refill(const Batch& batch);
   Reasoner model_;
-  // The carry: current examples, latent states, steps run, exploration minimum, halted flags.
-  at::Tensor inputs_, labels_, y_, z_, steps_, min_steps_, halted_;
+  // The carry: current examples (and their puzzle ids, undefined without), latent states, steps
+  // run, exploration minimum, halted flags.
+  at::Tensor inputs_, labels_, puzzle_ids_, y_, z_, steps_, min_steps_, halted_;
 };
+
+// After every AdamW step of `trainer`, one sparse SignSGD step on model.puzzle_emb with
+// lr * (the schedule's factor, warm-up included) and decoupled weight_decay (report §1.5).
+// Does nothing for a model without puzzle embeddings. `model` must outlive the trainer's fit().
+void attach_puzzle_sign_sgd(Trainer& trainer, ReasonerImpl& model, double lr, double weight_decay);
 
 // The continue head's target for steps that have just run `steps` [B] of `max_steps`, from the
 // Q logits of the next step [B] (HRM's bootstrapped Q-learning target, in [0, 1]).
@@ -47,11 +57,13 @@ struct ReasonerEvaluation {
   std::vector<int64_t> correct_by_puzzle;  // 1 if the puzzle is exactly right at the end
   double mean_halt_step = 0;               // first step whose head says halt (N when never)
   at::Tensor predictions;                  // [P, L] at the end
+  at::Tensor final_q_halt;                 // [P] halt logits after the last step
 };
 
 // Runs every puzzle for `steps` supervision steps (no early halting, as the reference evaluates).
+// puzzle_ids: [P] int64 for a model with puzzle embeddings, undefined otherwise.
 ReasonerEvaluation evaluate_reasoner(ReasonerImpl& model, const at::Tensor& inputs, const at::Tensor& labels,
-                                     int64_t steps, int64_t batch_size);
+                                     int64_t steps, int64_t batch_size, const at::Tensor& puzzle_ids = {});
 
 // One puzzle through `steps` supervision steps, for `sudoku show --model`.
 struct ReasonerTrace {
@@ -59,7 +71,7 @@ struct ReasonerTrace {
   at::Tensor q_halt;       // [steps] halt logits
   at::Tensor q_continue;   // [steps] continue logits; undefined without a continue head
 };
-// tokens: [L].
-ReasonerTrace trace_reasoner(ReasonerImpl& model, const at::Tensor& tokens, int64_t steps);
+// tokens: [L]; puzzle_id: one int64 (any shape of one element) for a model with puzzle embeddings.
+ReasonerTrace trace_reasoner(ReasonerImpl& model, const at::Tensor& tokens, int64_t steps, const at::Tensor& puzzle_id = {});
 
 }  // namespace beyond

@@ -22,17 +22,20 @@ struct HRMConfig {
   int64_t h_cycles = 2;    // H updates per segment
   int64_t l_cycles = 2;    // L updates per H update
   HaltingConfig halting{16, 0.1, true};  // ACT with a continue head by default (report §2.2)
+  PuzzlePrefixConfig puzzle;             // none by default; net.max_seq_len counts cells only
 
-  // [model] with HRM's defaults for a task of `seq_len` cells over `vocab_size` tokens.
-  static HRMConfig from_config(Config& config, int64_t seq_len, int64_t vocab_size);
+  // [model] with HRM's defaults for a task of `seq_len` cells over `vocab_size` tokens and
+  // num_puzzle_ids puzzle ids (0: none).
+  static HRMConfig from_config(Config& config, int64_t seq_len, int64_t vocab_size, int64_t num_puzzle_ids = 0);
 };
 
 struct HRMImpl : ReasonerImpl {
   explicit HRMImpl(const HRMConfig& cfg);
-  // The fixed H_init / L_init vectors broadcast over [B, L], as (z_H, z_L).
+  // The fixed H_init / L_init vectors broadcast over [B, P + L], as (z_H, z_L).
   std::pair<at::Tensor, at::Tensor> initial_carry(int64_t batch) const override;
-  // One segment on tokens [B, L] from the carry (y, z) = (z_H, z_L).
-  ReasonerStep step(const at::Tensor& tokens, const at::Tensor& y, const at::Tensor& z) override;
+  // One segment on tokens [B, L] (and puzzle_ids [B] with a prefix) from the carry (y, z) = (z_H, z_L).
+  ReasonerStep step(const at::Tensor& tokens, const at::Tensor& puzzle_ids, const at::Tensor& y,
+                    const at::Tensor& z) override;
   std::string describe() const override;
 
   HRMConfig cfg;

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+
 #include "core/config.h"
 #include "recursive/hrm.h"
 #include "recursive/transformer_baseline.h"
@@ -19,6 +21,15 @@ HaltingConfig HaltingConfig::from_config(Config& c, const HaltingConfig& default
     throw c.error("model.halt_exploration", "model.halt_exploration needs model.halt_max_steps >= 2");
   if (read_act_continue) h.act_continue = c.get_bool("model.act_continue", h.act_continue);
   return h;
+}
+
+PuzzlePrefixConfig PuzzlePrefixConfig::from_config(Config& c, int64_t num_puzzle_ids) {
+  if (num_puzzle_ids <= 0) {
+    if (c.has("model.puzzle_emb_len"))
+      throw c.error("model.puzzle_emb_len", "model.puzzle_emb_len needs a task with puzzle ids");
+    return {};
+  }
+  return {num_puzzle_ids, c.get_int("model.puzzle_emb_len", 16, 1, 64)};
 }
 
 at::Device ReasonerImpl::device() const {
@@ -62,28 +73,59 @@ TransformerConfig read_reasoner_net(Config& c, const TransformerConfig& defaults
   return net;
 }
 
-ReasonerSpec read_reasoner(Config& c, int64_t seq_len, int64_t vocab_size) {
+TransformerConfig with_prefix(const TransformerConfig& cells, const PuzzlePrefixConfig& prefix) {
+  auto net = cells;
+  net.max_seq_len += prefix.len;
+  return net;
+}
+
+void make_puzzle_embedding(ReasonerImpl& m, const PuzzlePrefixConfig& prefix, int64_t d_model) {
+  if (prefix.num_ids <= 0) return;
+  m.puzzle_emb = m.register_module("puzzle_emb", PuzzleEmbedding(prefix.num_ids, d_model, prefix.len));
+}
+
+at::Tensor reasoner_input(ReasonerImpl& m, torch::nn::Embedding& embed_tokens, const TransformerConfig& net,
+                          const at::Tensor& tokens, const at::Tensor& puzzle_ids) {
+  TORCH_CHECK(puzzle_ids.defined() == static_cast<bool>(m.puzzle_emb),
+              m.puzzle_emb ? "this model has puzzle embeddings: step needs puzzle ids [B]"
+                           : "this model has no puzzle embeddings: step takes an undefined puzzle_ids tensor");
+  auto x = embed_tokens(tokens);  // (B, L) -> (B, L, D)
+  if (m.puzzle_emb) {
+    TORCH_CHECK(puzzle_ids.dim() == 1 && puzzle_ids.size(0) == tokens.size(0), "puzzle ids must be [B] = [",
+                tokens.size(0), "], got ", puzzle_ids.sizes());
+    x = at::cat({m.puzzle_emb(puzzle_ids).to(x.dtype()), x}, 1);  // (B, P + L, D)
+  }
+  if (net.embedding_scale) x = x * std::sqrt(static_cast<double>(net.d_model));
+  return x;
+}
+
+std::string describe_prefix(const ReasonerImpl& m) {
+  if (!m.puzzle_emb) return "";
+  return ", " + std::to_string(m.puzzle_emb->num_ids()) + " puzzle ids, prefix " + std::to_string(m.prefix_len());
+}
+
+ReasonerSpec read_reasoner(Config& c, int64_t seq_len, int64_t vocab_size, int64_t num_puzzle_ids) {
   ReasonerSpec spec;
   spec.kind = c.get_choice("model.kind", "trm", {"trm", "hrm", "transformer"});
   // Each kind reads only its own keys, so a key of another kind is reported as unknown.
   if (spec.kind == "trm") {
-    const auto cfg = TRMConfig::from_config(c, seq_len, vocab_size);
+    const auto cfg = TRMConfig::from_config(c, seq_len, vocab_size, num_puzzle_ids);
     spec.halting = {cfg.halt_max_steps, cfg.halt_exploration, cfg.act_continue};
     spec.build = [cfg]() -> Reasoner { return std::make_shared<TRMImpl>(cfg); };
   } else if (spec.kind == "hrm") {
-    const auto cfg = HRMConfig::from_config(c, seq_len, vocab_size);
+    const auto cfg = HRMConfig::from_config(c, seq_len, vocab_size, num_puzzle_ids);
     spec.halting = cfg.halting;
     spec.build = [cfg]() -> Reasoner { return std::make_shared<HRMImpl>(cfg); };
   } else {
-    const auto cfg = TransformerBaselineConfig::from_config(c, seq_len, vocab_size);
+    const auto cfg = TransformerBaselineConfig::from_config(c, seq_len, vocab_size, num_puzzle_ids);
     spec.halting = cfg.halting;
     spec.build = [cfg]() -> Reasoner { return std::make_shared<TransformerBaselineImpl>(cfg); };
   }
   return spec;
 }
 
-Reasoner make_reasoner(Config& c, int64_t seq_len, int64_t vocab_size) {
-  return read_reasoner(c, seq_len, vocab_size).build();
+Reasoner make_reasoner(Config& c, int64_t seq_len, int64_t vocab_size, int64_t num_puzzle_ids) {
+  return read_reasoner(c, seq_len, vocab_size, num_puzzle_ids).build();
 }
 
 torch::nn::Linear make_q_head(int64_t d_model, bool act_continue) {
@@ -120,9 +162,11 @@ std::pair<at::Tensor, at::Tensor> broadcast_init_states(const at::Tensor& h_init
           l_init.view({1, 1, -1}).expand({batch, seq_len, -1}).clone()};
 }
 
-ReasonerStep reasoner_output(torch::nn::Linear& lm_head, torch::nn::Linear& q_head, const at::Tensor& y, const at::Tensor& z) {
+ReasonerStep reasoner_output(torch::nn::Linear& lm_head, torch::nn::Linear& q_head, const at::Tensor& y, const at::Tensor& z,
+                             int64_t prefix_len) {
   ReasonerStep out;
   out.logits = lm_head(y);
+  if (prefix_len > 0) out.logits = out.logits.narrow(1, prefix_len, y.size(1) - prefix_len);
   apply_q_head(q_head, y, out);
   out.y = y.detach();
   out.z = z.detach();

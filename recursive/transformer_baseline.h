@@ -21,17 +21,21 @@ class Config;
 struct TransformerBaselineConfig {
   TransformerConfig net;               // TRM's block kind, 2 layers
   HaltingConfig halting{1, 0.0, false};  // one step; no continue head
+  PuzzlePrefixConfig puzzle;               // none by default; net.max_seq_len counts cells only
 
-  // [model] with the baseline's defaults for a task of `seq_len` cells over `vocab_size` tokens.
-  static TransformerBaselineConfig from_config(Config& config, int64_t seq_len, int64_t vocab_size);
+  // [model] with the baseline's defaults for a task of `seq_len` cells over `vocab_size` tokens
+  // and num_puzzle_ids puzzle ids (0: none).
+  static TransformerBaselineConfig from_config(Config& config, int64_t seq_len, int64_t vocab_size,
+                                               int64_t num_puzzle_ids = 0);
 };
 
 struct TransformerBaselineImpl : ReasonerImpl {
   explicit TransformerBaselineImpl(const TransformerBaselineConfig& cfg);
-  // Zeros [B, L, D] twice: the baseline has no state between steps.
+  // Zeros [B, P + L, D] twice: the baseline has no state between steps.
   std::pair<at::Tensor, at::Tensor> initial_carry(int64_t batch) const override;
-  // One pass over tokens [B, L]; y and z are ignored.
-  ReasonerStep step(const at::Tensor& tokens, const at::Tensor& y, const at::Tensor& z) override;
+  // One pass over tokens [B, L] (and puzzle_ids [B] with a prefix); y and z are ignored.
+  ReasonerStep step(const at::Tensor& tokens, const at::Tensor& puzzle_ids, const at::Tensor& y,
+                    const at::Tensor& z) override;
   std::string describe() const override;
 
   TransformerBaselineConfig cfg;

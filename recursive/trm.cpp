@@ -2,13 +2,11 @@
 
 #include <ATen/ATen.h>
 
-#include <cmath>
-
 #include "core/config.h"
 
 namespace beyond {
 
-TRMConfig TRMConfig::from_config(Config& c, int64_t seq_len, int64_t vocab_size) {
+TRMConfig TRMConfig::from_config(Config& c, int64_t seq_len, int64_t vocab_size, int64_t num_puzzle_ids) {
   TRMConfig t;
   t.net = read_reasoner_net(c, reasoner_net_defaults(seq_len, vocab_size, 2), "TRM");
   t.h_cycles = c.get_int("model.h_cycles", t.h_cycles, 1, 64);
@@ -18,6 +16,7 @@ TRMConfig TRMConfig::from_config(Config& c, int64_t seq_len, int64_t vocab_size)
   t.halt_exploration = h.exploration;
   t.act_continue = h.act_continue;
   t.one_step_gradient = c.get_bool("model.one_step_gradient", t.one_step_gradient);
+  t.puzzle = PuzzlePrefixConfig::from_config(c, num_puzzle_ids);
   return t;
 }
 
@@ -26,17 +25,18 @@ TRMImpl::TRMImpl(const TRMConfig& cfg_) : cfg(cfg_) {
   halting = {cfg.halt_max_steps, cfg.halt_exploration, cfg.act_continue};
   const auto& n = cfg.net;
   embed_tokens = register_module("embed_tokens", torch::nn::Embedding(n.vocab_size, n.d_model));
-  net = Stack(n);
+  net = Stack(with_prefix(n, cfg.puzzle));
   register_module("blocks", net->blocks);
   lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(n.d_model, n.vocab_size).bias(false)));
   q_head = register_module("q_head", make_q_head(n.d_model, cfg.act_continue));
   init_weights(*this, n);
   reset_q_head(q_head);
   make_init_states(*this, n.d_model, h_init, l_init);
+  make_puzzle_embedding(*this, cfg.puzzle, n.d_model);
 }
 
 std::pair<at::Tensor, at::Tensor> TRMImpl::initial_carry(int64_t batch) const {
-  return broadcast_init_states(h_init, l_init, batch, cfg.net.max_seq_len);
+  return broadcast_init_states(h_init, l_init, batch, prefix_len() + cfg.net.max_seq_len);
 }
 
 at::Tensor TRMImpl::latent_recursion(const at::Tensor& x, at::Tensor& y, at::Tensor& z) {
@@ -45,9 +45,9 @@ at::Tensor TRMImpl::latent_recursion(const at::Tensor& x, at::Tensor& y, at::Ten
   return y;
 }
 
-ReasonerStep TRMImpl::step(const at::Tensor& tokens, const at::Tensor& y_in, const at::Tensor& z_in) {
-  auto x = embed_tokens(tokens);  // (B, L) -> (B, L, D)
-  if (cfg.net.embedding_scale) x = x * std::sqrt(static_cast<double>(cfg.net.d_model));
+ReasonerStep TRMImpl::step(const at::Tensor& tokens, const at::Tensor& puzzle_ids, const at::Tensor& y_in,
+                           const at::Tensor& z_in) {
+  const auto x = reasoner_input(*this, embed_tokens, cfg.net, tokens, puzzle_ids);  // (B, P + L, D)
   auto y = y_in, z = z_in;
   {
     at::NoGradGuard no_grad;
@@ -64,7 +64,7 @@ ReasonerStep TRMImpl::step(const at::Tensor& tokens, const at::Tensor& y_in, con
   } else {
     latent_recursion(x, y, z);
   }
-  return reasoner_output(lm_head, q_head, y, z);
+  return reasoner_output(lm_head, q_head, y, z, prefix_len());
 }
 
 std::string TRMImpl::describe() const {
@@ -73,6 +73,7 @@ std::string TRMImpl::describe() const {
                   cfg.net.mixer;
   if (cfg.act_continue) d += ", ACT continue";
   if (cfg.one_step_gradient) d += ", one-step gradient";
+  d += describe_prefix(*this);
   return d;
 }
 

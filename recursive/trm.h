@@ -19,16 +19,19 @@ namespace beyond {
 class Config;
 
 struct TRMConfig {
-  TransformerConfig net;      // the 2-block net: post-norm, scale-free RMSNorm, bidirectional, lecun init
+  TransformerConfig net;      // the 2-block net: post-norm, scale-free RMSNorm, bidirectional, lecun init;
+                              // max_seq_len is the task's cells (the Stack adds the puzzle prefix)
   int64_t h_cycles = 3;       // T: latent recursions per supervision step (the last one under gradient)
   int64_t l_cycles = 6;       // n: z updates per latent recursion
   int64_t halt_max_steps = 16;  // N_sup
   double halt_exploration = 0.1;
   bool act_continue = false;       // "w/ ACT" ablation: Q-head D -> 2, halt on q_halt > q_continue
   bool one_step_gradient = false;  // HRM-style ablation: gradient through the last net calls only
+  PuzzlePrefixConfig puzzle;       // none by default
 
-  // [model] with TRM's defaults for a task of `seq_len` cells over `vocab_size` tokens.
-  static TRMConfig from_config(Config& config, int64_t seq_len, int64_t vocab_size);
+  // [model] with TRM's defaults for a task of `seq_len` cells over `vocab_size` tokens and
+  // num_puzzle_ids puzzle ids (0: none).
+  static TRMConfig from_config(Config& config, int64_t seq_len, int64_t vocab_size, int64_t num_puzzle_ids = 0);
 };
 
 using TRMStep = ReasonerStep;
@@ -36,10 +39,11 @@ using TRMStep = ReasonerStep;
 // `halting` (ReasonerImpl) is taken from cfg's halt_max_steps, halt_exploration and act_continue.
 struct TRMImpl : ReasonerImpl {
   explicit TRMImpl(const TRMConfig& cfg);
-  // Initial carry: the fixed H_init / L_init vectors broadcast over [B, L].
+  // Initial carry: the fixed H_init / L_init vectors broadcast over [B, P + L].
   std::pair<at::Tensor, at::Tensor> initial_carry(int64_t batch) const override;
-  // One supervision step on tokens [B, L] from the carry (y, z).
-  ReasonerStep step(const at::Tensor& tokens, const at::Tensor& y, const at::Tensor& z) override;
+  // One supervision step on tokens [B, L] (and puzzle_ids [B] with a prefix) from the carry (y, z).
+  ReasonerStep step(const at::Tensor& tokens, const at::Tensor& puzzle_ids, const at::Tensor& y,
+                    const at::Tensor& z) override;
   std::string describe() const override;
 
   TRMConfig cfg;

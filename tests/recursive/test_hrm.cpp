@@ -39,7 +39,7 @@ TEST(HRM, StepEqualsTheSegmentWrittenOut) {
   HRM m(tiny_hrm(2, 3));
   const auto tok = tokens(2, 1);
   auto [y0, z0] = m->initial_carry(2);
-  const auto out = m->step(tok, y0, z0);
+  const auto out = m->step(tok, {}, y0, z0);
   at::NoGradGuard no_grad;
   const auto [z_h, z_l] = segment_by_hand(m, tok, y0, z0, false);
   EXPECT_TRUE(at::allclose(out.y, z_h, 1e-5, 1e-6));
@@ -65,7 +65,7 @@ TEST(HRM, GradientReachesParametersOnlyThroughTheFinalLAndHCalls) {
     return m->lm_head(z_h).pow(2).sum() + m->q_head(z_h.select(1, 0)).sum();
   };
   {
-    const auto out = m->step(tok, y0, z0);
+    const auto out = m->step(tok, {}, y0, z0);
     (out.logits.pow(2).sum() + out.q_halt.sum() + out.q_continue.sum()).backward();
   }
   const auto model_grads = take_grads(*m);
@@ -91,7 +91,7 @@ TEST(HRM, TheCarryGetsGradientOnlyWhenItFeedsTheGradedCalls) {
     auto [y0, z0] = m->initial_carry(2);
     y0.set_requires_grad(true);
     z0.set_requires_grad(true);
-    m->step(tok, y0, z0).logits.sum().backward();
+    m->step(tok, {}, y0, z0).logits.sum().backward();
     // H = L = 1: the segment is just the two graded calls, fed by the carry. Otherwise the carry
     // only feeds no-grad calls.
     for (const auto& c : {y0, z0}) {

@@ -132,8 +132,8 @@ TEST(DeepSupervision, ActLossIsCEPlusHalfHaltAndContinue) {
 
     at::NoGradGuard g;
     auto [y0, z0] = m->initial_carry(5);
-    const auto out = m->step(x, y0, z0);
-    const auto next = m->step(x, out.y, out.z);
+    const auto out = m->step(x, {}, y0, z0);
+    const auto next = m->step(x, {}, out.y, out.z);
     const double lm = stablemax_cross_entropy(out.logits, labels).mean(-1).mean().item<double>();
     const auto exact = (out.logits.argmax(-1) == labels).all(-1);
     double halt = 0, cont = 0;
@@ -204,8 +204,8 @@ TEST(TransformerBaseline, StepIsEmbeddingStackHeadAndIgnoresTheCarry) {
   TransformerBaseline m(tiny_baseline(2));
   const auto tok = tokens(2, 4);
   auto [y0, z0] = m->initial_carry(2);
-  const auto out = m->step(tok, y0, z0);
-  const auto other = m->step(tok, at::randn_like(y0), at::randn_like(z0));
+  const auto out = m->step(tok, {}, y0, z0);
+  const auto other = m->step(tok, {}, at::randn_like(y0), at::randn_like(z0));
   at::NoGradGuard no_grad;
   auto h = m->embed_tokens(tok) * std::sqrt(32.0);
   for (size_t i = 0; i < m->net->blocks->size(); ++i) h = m->net->blocks[i]->as<Block>()->forward(h, false);
@@ -275,7 +275,7 @@ TEST(MakeReasoner, ReadsOnlyTheChosenKindsKeys) {
     EXPECT_EQ(m->kind, "trm");
     EXPECT_EQ(m->halting.max_steps, 5);
     auto [y, z] = m->initial_carry(1);
-    EXPECT_TRUE(m->step(tokens(1, 1), y, z).q_continue.defined());
+    EXPECT_TRUE(m->step(tokens(1, 1), {}, y, z).q_continue.defined());
   }
   {  // exploration draws from U{2..max}: meaningless with one step
     auto c = Config::parse("[model]\nhalt_max_steps = 1\nhalt_exploration = 0.1\n", "e.toml");
@@ -365,7 +365,7 @@ TEST_P(EveryKind, ReproducibleOnAFixedSeed) {
     DeepSupervisionObjective obj(m);
     std::vector<double> losses{obj.loss(batch_of(x, 0)).loss.item<double>(), obj.loss(batch_of(x, 0)).loss.item<double>()};
     auto [y, z] = m->initial_carry(2);
-    return std::make_pair(m->step(x, y, z).logits.detach(), losses);
+    return std::make_pair(m->step(x, {}, y, z).logits.detach(), losses);
   };
   const auto a = run(11), b = run(11), c = run(12);
   EXPECT_TRUE(at::equal(a.first, b.first));

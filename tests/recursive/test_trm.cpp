@@ -13,7 +13,7 @@ TEST(TRM, StepEqualsTheRecursionWrittenOut) {
   TRM m(tiny_trm(3, 2));
   const auto x_tok = tokens(2, 1);
   auto [y0, z0] = m->initial_carry(2);
-  const auto out = m->step(x_tok, y0, z0);
+  const auto out = m->step(x_tok, {}, y0, z0);
   // By hand: x = sqrt(D) * embed; 3 times { z = net(z + y + x) twice; y = net(y + z) }.
   at::NoGradGuard no_grad;
   const auto x = m->embed_tokens(x_tok) * std::sqrt(32.0);
@@ -39,7 +39,7 @@ TEST(TRM, GradientFlowsOnlyThroughTheLastCycle) {
     TRM m(tiny_trm(h, 2));
     auto [y0, z0] = m->initial_carry(2);
     y0.set_requires_grad(true);
-    m->step(x, y0, z0).logits.sum().backward();
+    m->step(x, {}, y0, z0).logits.sum().backward();
     // With T = 1 the carry feeds the graded cycle; with T = 3 it only feeds no-grad cycles.
     const bool reached = y0.grad().defined() && y0.grad().abs().sum().item<double>() > 0;
     EXPECT_EQ(reached, h == 1) << "h_cycles " << h;
@@ -66,7 +66,7 @@ TEST(TRM, ActContinueAddsAContinueHeadAndNothingElse) {
   }
   const auto x = tokens(3, 4);
   auto [y0, z0] = act->initial_carry(3);
-  const auto a = act->step(x, y0, z0), p = plain->step(x, y0, z0);
+  const auto a = act->step(x, {}, y0, z0), p = plain->step(x, {}, y0, z0);
   EXPECT_TRUE(at::equal(a.logits, p.logits));
   ASSERT_TRUE(a.q_continue.defined());
   EXPECT_TRUE(at::allclose(a.q_continue, at::full({3}, -5.0)));
