@@ -46,6 +46,8 @@ bool use_colour(const std::string& mode) {
   return ::isatty(STDOUT_FILENO) == 1 && !(no_color && *no_color);
 }
 
+std::string count_of(size_t n, const std::string& thing) { return std::to_string(n) + " " + thing + (n == 1 ? "" : "s"); }
+
 std::string dims(const ArcGrid& g) { return std::to_string(g.rows) + "x" + std::to_string(g.cols); }
 
 // One row of a grid, two columns per cell (so a coloured cell is roughly square): a background
@@ -141,7 +143,7 @@ int show(const ArcArgs& a) {
   const ArcTask task = load_arc_task(a.task);
   const auto predictions = a.prediction.empty() ? std::vector<std::vector<ArcGrid>>{} : load_prediction(a.prediction, task);
   std::ostream& out = std::cout;
-  out << "task " << task.id << ": " << task.train.size() << " train pairs, " << task.test.size() << " test inputs\n";
+  out << "task " << task.id << ": " << count_of(task.train.size(), "train pair") << ", " << count_of(task.test.size(), "test input") << "\n";
   for (size_t i = 0; i < task.train.size(); ++i) {
     const ArcPair& p = task.train[i];
     out << "\ntrain " << i + 1 << "/" << task.train.size() << ": " << dims(p.input) << " -> " << dims(p.output) << "\n";

@@ -15,7 +15,7 @@ namespace beyond {
 struct ArcArgs {
   std::string task;        // TASK.json
   std::string prediction;  // "" = none
-  std::string color = "auto";  // auto: colour when stdout is a terminal and NO_COLOR is unset
+  std::string color = "auto";  // auto: colour when stdout is a terminal and NO_COLOR is unset or empty
 };
 
 class ArcCli {

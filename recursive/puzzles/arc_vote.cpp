@@ -24,7 +24,8 @@ Json grid_to_json(const ArcGrid& grid) {
   return rows;
 }
 
-// The inverse of grid_to_json, [] included; InputError prefixed with `where`.
+// The inverse of grid_to_json, [] included; InputError prefixed with `where`. Rows count from 0,
+// like the JSON indices in `where` (and load_arc_task's messages).
 ArcGrid grid_from_json(const Json& j, const std::string& where) {
   if (!j.is_array()) throw InputError(where + ": expected a grid (a list of rows of colours 0-9)");
   ArcGrid grid;
@@ -32,16 +33,18 @@ ArcGrid grid_from_json(const Json& j, const std::string& where) {
   if (grid.rows > kArcMaxGrid) throw InputError(where + ": " + std::to_string(grid.rows) + " rows, more than 30");
   for (int r = 0; r < grid.rows; ++r) {
     const Json& row = j[static_cast<size_t>(r)];
-    const std::string at_row = where + " row " + std::to_string(r + 1);
+    const std::string at_row = where + " row " + std::to_string(r);
     if (!row.is_array()) throw InputError(at_row + ": expected a list of colours 0-9");
     if (r == 0) grid.cols = static_cast<int>(row.size());
     if (static_cast<int>(row.size()) != grid.cols)
-      throw InputError(at_row + ": " + std::to_string(row.size()) + " colours, row 1 has " + std::to_string(grid.cols));
-    if (grid.cols == 0 || grid.cols > kArcMaxGrid) throw InputError(at_row + ": " + std::to_string(grid.cols) + " colours, expected 1 to 30");
+      throw InputError(at_row + ": " + std::to_string(row.size()) + " columns, row 0 has " + std::to_string(grid.cols));
+    if (grid.cols == 0 || grid.cols > kArcMaxGrid) throw InputError(at_row + ": " + std::to_string(grid.cols) + " columns, expected 1 to 30");
     for (const Json& cell : row) {
       if (!cell.is_number_integer()) throw InputError(at_row + ": " + cell.dump() + " is not a colour 0-9");
+      const bool in_range = cell.is_number_unsigned() ? cell.get<uint64_t>() < kArcColours  // no wrap past INT64_MAX
+                                                       : cell.get<int64_t>() >= 0 && cell.get<int64_t>() < kArcColours;
+      if (!in_range) throw InputError(at_row + ": colour " + cell.dump() + " is outside 0-9");
       const auto colour = cell.get<int64_t>();
-      if (colour < 0 || colour >= kArcColours) throw InputError(at_row + ": colour " + std::to_string(colour) + " is outside 0-9");
       grid.cells.push_back(static_cast<uint8_t>(colour));
     }
   }

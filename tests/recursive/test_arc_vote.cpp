@@ -278,13 +278,15 @@ TEST(ArcVote, MalformedSubmissionsNameTheFileAndField) {
   has(R"({"a": [{"attempt_2": [[1]]}]})", "a[0]: no \"attempt_1\"");
   has(R"({"a": [{"attempt_1": [[1]], "guess": [[1]]}]})", "a[0]: unexpected field \"guess\"");
   has(R"({"a": [{"attempt_1": 7}]})", "a[0].attempt_1: expected a grid");
-  has(R"({"a": [{"attempt_1": [[1]]}, {"attempt_1": [[1, 2], [3]]}]})", "a[1].attempt_1 row 2: 1 colours, row 1 has 2");
-  has(R"({"a": [{"attempt_1": [[1], [12]]}]})", "a[0].attempt_1 row 2: colour 12 is outside 0-9");
+  has(R"({"a": [{"attempt_1": [[1]]}, {"attempt_1": [[1, 2], [3]]}]})", "a[1].attempt_1 row 1: 1 columns, row 0 has 2");
+  has(R"({"a": [{"attempt_1": [[1], [12]]}]})", "a[0].attempt_1 row 1: colour 12 is outside 0-9");
   has(R"({"a": [{"attempt_1": [[-1]]}]})", "colour -1 is outside 0-9");
-  has(R"({"a": [{"attempt_1": [[1, "x"]]}]})", "a[0].attempt_1 row 1: \"x\" is not a colour 0-9");
+  has(R"({"a": [{"attempt_1": [[18446744073709551616]]}]})", "is not a colour 0-9");  // a double to nlohmann
+  has(R"({"a": [{"attempt_1": [[18446744073709551615]]}]})", "colour 18446744073709551615 is outside 0-9");
+  has(R"({"a": [{"attempt_1": [[1, "x"]]}]})", "a[0].attempt_1 row 0: \"x\" is not a colour 0-9");
   has(R"({"a": [{"attempt_1": [[1.5]]}]})", "1.5 is not a colour 0-9");
-  has(R"({"a": [{"attempt_1": [1, 2]}]})", "a[0].attempt_1 row 1: expected a list of colours");
-  has(R"({"a": [{"attempt_1": [[]]}]})", "row 1: 0 colours, expected 1 to 30");
+  has(R"({"a": [{"attempt_1": [1, 2]}]})", "a[0].attempt_1 row 0: expected a list of colours");
+  has(R"({"a": [{"attempt_1": [[]]}]})", "a[0].attempt_1 row 0: 0 columns, expected 1 to 30");
   std::string tall = "[";
   for (int r = 0; r < 31; ++r) tall += std::string(r ? "," : "") + "[0]";
   has(R"({"a": [{"attempt_1": )" + tall + "]}]}", "a[0].attempt_1: 31 rows, more than 30");
