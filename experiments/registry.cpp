@@ -2,6 +2,7 @@
 #include "experiments/diffusion/parallel_decoding.h"
 #include "experiments/experiment.h"
 #include "experiments/quickstart/digit_sort.h"
+#include "experiments/recursive/arc_experiment.h"
 #include "experiments/recursive/puzzle_experiment.h"
 #include "experiments/text/text_lm.h"
 #include "experiments/worldmodel/trace_worldmodel.h"
@@ -15,6 +16,7 @@ static const std::vector<std::pair<std::string, ExperimentFactory>>& registry() 
       {"text_diffusion", [] { return make_text_diffusion(); }},
       {"sudoku", [] { return make_sudoku_experiment(); }},
       {"maze", [] { return make_maze_experiment(); }},
+      {"arc", [] { return make_arc_experiment(); }},
       {"parallel_decoding", [] { return make_parallel_decoding(); }},
       {"trace_worldmodel", [] { return make_trace_worldmodel(); }},
   };

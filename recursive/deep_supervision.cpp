@@ -7,6 +7,14 @@
 
 namespace beyond {
 
+CellScores score_cells(const at::Tensor& predictions, const at::Tensor& labels) {
+  const auto supervised = labels != kIgnoreLabel;
+  const auto right = (predictions == labels) & supervised;
+  const auto count = supervised.sum(-1);
+  return {(right | ~supervised).all(-1) & (count > 0),
+          right.sum(-1).to(at::kDouble) / count.clamp_min(1).to(at::kDouble)};
+}
+
 at::Tensor continue_target(const at::Tensor& steps, int64_t max_steps, const at::Tensor& next_q_halt,
                            const at::Tensor& next_q_continue) {
   // On the last step there is no "continue": the value of going on is that of halting next time.
@@ -54,14 +62,16 @@ LossOutput DeepSupervisionObjective::loss(const Batch& batch) {
   refill(batch);
   const ReasonerStep out = model_->step(inputs_, puzzle_ids_, y_, z_);
   const int64_t max_steps = model_->halting.max_steps;
-  // Stable-max CE in float64: mean over cells per puzzle, then mean over puzzles.
-  const auto per_cell = stablemax_cross_entropy(out.logits, labels_);
-  const auto lm_loss = per_cell.mean(-1).mean();
+  // Stable-max CE in float64: mean over a puzzle's supervised cells, then mean over puzzles.
+  const auto supervised = labels_ != kIgnoreLabel;
+  const auto per_cell = stablemax_cross_entropy(out.logits, labels_, kIgnoreLabel);
+  const auto lm_loss = (per_cell.sum(-1) / supervised.sum(-1).clamp_min(1).to(at::kDouble)).mean();
   at::Tensor correct_cells, exact, steps_after, target;
   {
     at::NoGradGuard no_grad;
-    correct_cells = out.logits.argmax(-1) == labels_;
-    exact = correct_cells.all(-1);
+    const auto scores = score_cells(out.logits.argmax(-1), labels_);
+    correct_cells = scores.cell;
+    exact = scores.exact;
     steps_after = steps_ + 1;
     if (out.q_continue.defined()) {  // ACT: the extra step on the new carry, for the bootstrapped target
       const auto next = model_->step(inputs_, puzzle_ids_, out.y, out.z);
@@ -83,7 +93,7 @@ LossOutput DeepSupervisionObjective::loss(const Batch& batch) {
     steps_ = steps_after;
     halted_ = (steps_ >= max_steps) | (q_says_halt(out) & (steps_ >= min_steps_));
   }
-  Metrics m{{"cell_accuracy", correct_cells.to(at::kFloat).mean().item<double>()},
+  Metrics m{{"cell_accuracy", correct_cells.mean().item<double>()},
             {"exact_accuracy", exact.to(at::kFloat).mean().item<double>()},
             {"halt_loss", halt_loss.item<double>()},
             {"mean_steps", steps_.to(at::kFloat).mean().item<double>()}};
@@ -144,15 +154,15 @@ ReasonerEvaluation evaluate_reasoner(ReasonerImpl& model, const at::Tensor& inpu
       z = out.z;
       pred = out.logits.argmax(-1);
       q_halt = out.q_halt;
-      const auto right = pred == lab;
-      exact_sum[static_cast<size_t>(s)] += right.all(-1).sum().item<double>();
-      cell_sum[static_cast<size_t>(s)] += right.to(at::kDouble).mean(-1).sum().item<double>();
+      const auto scores = score_cells(pred, lab);
+      exact_sum[static_cast<size_t>(s)] += scores.exact.sum().item<double>();
+      cell_sum[static_cast<size_t>(s)] += scores.cell.sum().item<double>();
       first_halt = at::where(q_says_halt(out) & (first_halt == steps), at::full_like(first_halt, s + 1), first_halt);
     }
     halt_sum += first_halt.to(at::kDouble).sum().item<double>();
     preds.push_back(pred.cpu());
     q_halts.push_back(q_halt.to(at::kFloat).cpu());
-    corrects.push_back((pred == lab).all(-1).cpu());
+    corrects.push_back(score_cells(pred, lab).exact.cpu());
   }
   ReasonerEvaluation e;
   for (double v : exact_sum) e.exact_by_step.push_back(v / static_cast<double>(P));

@@ -3,7 +3,7 @@
 // step count) persists across optimizer steps, and a slot that halted takes the next batch's
 // example for that slot (state reset), as in the reference.
 //
-// Loss = stable-max CE (mean over a puzzle's cells, mean over the batch)
+// Loss = stable-max CE (mean over a puzzle's supervised cells, mean over the batch)
 //      + 0.5 * (BCE(q_halt, puzzle exactly right) + BCE(q_continue, target))
 // The continue term exists only for a model with a continue head (ACT, HRM's Q-learning): its
 // target comes from one extra no-grad step on the new carry, with no replay buffer or target
@@ -42,6 +42,17 @@ class DeepSupervisionObjective : public Objective {
 // lr * (the schedule's factor, warm-up included) and decoupled weight_decay (report §1.5).
 // Does nothing for a model without puzzle embeddings. `model` must outlive the trainer's fit().
 void attach_puzzle_sign_sgd(Trainer& trainer, ReasonerImpl& model, double lr, double weight_decay);
+
+// Labels equal to kIgnoreLabel are not supervised (ARC leaves the PAD around a grid out); Sudoku
+// and maze supervise every cell.
+inline constexpr int64_t kIgnoreLabel = -100;
+
+// Per puzzle, from argmax predictions and labels [B, L]: exact (every supervised cell right, and
+// at least one supervised cell) and cell accuracy (the share of supervised cells right, float64).
+struct CellScores {
+  at::Tensor exact, cell;  // [B] bool, [B] double
+};
+CellScores score_cells(const at::Tensor& predictions, const at::Tensor& labels);
 
 // The continue head's target for steps that have just run `steps` [B] of `max_steps`, from the
 // Q logits of the next step [B] (HRM's bootstrapped Q-learning target, in [0, 1]).
