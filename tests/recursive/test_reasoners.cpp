@@ -147,6 +147,55 @@ TEST(DeepSupervision, ActLossIsCEPlusHalfHaltAndContinue) {
   }
 }
 
+// ARC's labels leave the PAD around a grid out (-100): the loss averages a puzzle's supervised
+// cells only, and exact/cell accuracy ignore the rest (checked by loops over the cells).
+TEST(DeepSupervision, IgnoredLabelsAreLeftOutOfLossAndAccuracy) {
+  torch::manual_seed(3);
+  TRM m(tiny_trm(2, 1, 4));
+  DeepSupervisionObjective obj(m.ptr());
+  const auto x = tokens(3, 8);
+  at::Tensor labels;
+  {
+    at::NoGradGuard g;
+    auto [y0, z0] = m->initial_carry(3);
+    labels = m->step(x, {}, y0, z0).logits.argmax(-1);  // right everywhere...
+  }
+  labels[0].narrow(0, 0, 6).fill_(-100);                           // puzzle 0: 6 ignored cells, the rest right
+  labels[1].narrow(0, 0, 4).fill_(-100);                           // puzzle 1: 4 ignored, one wrong cell
+  labels[1][10] = (labels[1][10].item<int64_t>() + 1) % 6;
+  labels[2].fill_(-100);                                           // puzzle 2: nothing supervised
+  const auto out = obj.loss(batch_of(x, labels, at::zeros({3}, at::kLong)));
+
+  at::NoGradGuard g;
+  auto [y0, z0] = m->initial_carry(3);
+  const auto step = m->step(x, {}, y0, z0);
+  const auto logp = log_stablemax(step.logits);
+  double lm = 0, cells = 0, exact = 0;
+  for (int64_t b = 0; b < 3; ++b) {
+    double sum = 0, n = 0, right = 0;
+    for (int64_t c = 0; c < 16; ++c) {
+      const int64_t label = labels[b][c].item<int64_t>();
+      if (label == -100) continue;
+      sum -= logp[b][c][label].item<double>();
+      n += 1;
+      right += step.logits[b][c].argmax().item<int64_t>() == label ? 1 : 0;
+    }
+    lm += (n > 0 ? sum / n : 0.0) / 3;
+    cells += (n > 0 ? right / n : 0.0) / 3;
+    exact += (n > 0 && right == n ? 1.0 : 0.0) / 3;
+  }
+  EXPECT_NEAR(exact, 1.0 / 3, 1e-12);  // only puzzle 0
+  EXPECT_NEAR(out.metrics.at("exact_accuracy"), exact, 1e-6);
+  EXPECT_NEAR(out.metrics.at("cell_accuracy"), cells, 1e-6);
+  const double halt_part = out.loss.item<double>() - lm;  // what is left must be the halt BCE term
+  double halt = 0;
+  for (int64_t b = 0; b < 3; ++b) halt += bce(step.q_halt[b].item<double>(), b == 0 ? 1.0 : 0.0) / 3;
+  EXPECT_NEAR(halt_part, 0.5 * halt, 1e-5);
+  const auto e = evaluate_reasoner(*m, x, labels, 1, 2);
+  EXPECT_EQ(e.correct_by_puzzle, (std::vector<int64_t>{1, 0, 0}));
+  EXPECT_NEAR(e.cell, cells, 1e-9);
+}
+
 TEST(DeepSupervision, ActHaltsWhenQHaltExceedsQContinue) {
   torch::manual_seed(0);
   HRM m(tiny_hrm(1, 1, 8));
