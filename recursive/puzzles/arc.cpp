@@ -96,6 +96,15 @@ std::string read_text(const std::string& path) {
 
 }  // namespace
 
+ArcGrid ArcGrid::from_rows(const std::vector<std::vector<int>>& rows) {
+  ArcGrid g;
+  g.rows = static_cast<int>(rows.size());
+  g.cols = rows.empty() ? 0 : static_cast<int>(rows[0].size());
+  for (const auto& row : rows)
+    for (int v : row) g.cells.push_back(static_cast<uint8_t>(v));
+  return g;
+}
+
 int ArcTask::max_side() const {
   int side = 0;
   for (const auto* pairs : {&train, &test})

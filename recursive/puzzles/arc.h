@@ -23,6 +23,8 @@ struct ArcGrid {
   bool operator==(const ArcGrid& o) const { return rows == o.rows && cols == o.cols && cells == o.cells; }
   bool operator!=(const ArcGrid& o) const { return !(*this == o); }
   bool empty() const { return rows == 0 || cols == 0; }
+  // From rows of colours, e.g. {{0, 1}, {2, 3}}; every row as long as the first (not checked further).
+  static ArcGrid from_rows(const std::vector<std::vector<int>>& rows);
 };
 
 struct ArcPair {

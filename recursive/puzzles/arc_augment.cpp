@@ -4,6 +4,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "recursive/puzzles/dihedral.h"
 #include "recursive/puzzles/random.h"
 
 namespace beyond {
@@ -38,25 +39,14 @@ ArcGrid map_colours(const ArcGrid& grid, const std::array<uint8_t, kArcColours>&
 ArcGrid arc_dihedral(const ArcGrid& grid, int id) {
   if (id < 0 || id > 7) throw std::invalid_argument("arc_dihedral: id " + std::to_string(id) + " is not 0-7");
   const int h = grid.rows, w = grid.cols;
-  const bool swaps = id == 1 || id == 3 || id == 6 || id == 7;
+  const bool swaps = dihedral_swaps_sides(id);
   ArcGrid out;
   out.rows = swaps ? w : h;
   out.cols = swaps ? h : w;
   out.cells.resize(grid.cells.size());
-  // out(r, c) = grid(sr, sc); numpy's rot90 (counter-clockwise) reads grid(c, w-1-r).
   for (int r = 0; r < out.rows; ++r)
     for (int c = 0; c < out.cols; ++c) {
-      int sr = r, sc = c;
-      switch (id) {
-        case 1: sr = c, sc = w - 1 - r; break;
-        case 2: sr = h - 1 - r, sc = w - 1 - c; break;
-        case 3: sr = h - 1 - c, sc = r; break;
-        case 4: sc = w - 1 - c; break;
-        case 5: sr = h - 1 - r; break;
-        case 6: sr = c, sc = r; break;
-        case 7: sr = h - 1 - c, sc = w - 1 - r; break;
-        default: break;
-      }
+      const auto [sr, sc] = dihedral_source(id, h, w, r, c);
       out.at(r, c) = grid.at(sr, sc);
     }
   return out;

@@ -14,9 +14,8 @@
 
 namespace beyond {
 
-// Dihedral transform `id` of a rows x cols grid (TRM's numbering, numpy semantics):
-// 0 identity, 1 rot90 (counter-clockwise), 2 rot180, 3 rot270, 4 flip left-right, 5 flip up-down,
-// 6 transpose, 7 anti-transpose. Ids 1, 3, 6 and 7 swap rows and cols.
+// Dihedral transform `id` of a rows x cols grid (recursive/puzzles/dihedral.h numbers the 8; ids 1,
+// 3, 6 and 7 swap rows and cols).
 ArcGrid arc_dihedral(const ArcGrid& grid, int id);
 // The id that undoes `id`: {0, 3, 2, 1, 4, 5, 6, 7}.
 int inverse_dihedral_id(int id);

@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "recursive/puzzles/csv.h"
+#include "recursive/puzzles/dihedral.h"
 #include "recursive/puzzles/random.h"
 
 namespace beyond {
@@ -241,21 +242,10 @@ void write_maze_csv(std::ostream& out, const std::vector<Maze>& mazes, const std
 }
 
 std::string maze_dihedral(const std::string& grid, int k, int id) {
-  // out(r, c) = in(sr, sc); numpy's rot90 (counter-clockwise) reads in(c, k-1-r).
   std::string out(grid.size(), ' ');
   for (int r = 0; r < k; ++r)
     for (int c = 0; c < k; ++c) {
-      int sr = r, sc = c;
-      switch (id) {
-        case 1: sr = c, sc = k - 1 - r; break;
-        case 2: sr = k - 1 - r, sc = k - 1 - c; break;
-        case 3: sr = k - 1 - c, sc = r; break;
-        case 4: sc = k - 1 - c; break;
-        case 5: sr = k - 1 - r; break;
-        case 6: sr = c, sc = r; break;
-        case 7: sr = k - 1 - c, sc = k - 1 - r; break;
-        default: break;
-      }
+      const auto [sr, sc] = dihedral_source(id, k, k, r, c);
       out[static_cast<size_t>(r * k + c)] = grid[static_cast<size_t>(sr * k + sc)];
     }
   return out;

@@ -49,9 +49,7 @@ Maze generate_maze(const MazeGenerateOptions& options, std::mt19937_64& rng);
 // down, left, right.
 std::vector<int> maze_shortest_path(const std::string& grid, int size, int from, int to);
 
-// Dihedral transform `id` of a k x k grid (the 8 symmetries of the square, TRM's numbering):
-// 0 identity, 1 rotate 90 degrees counter-clockwise, 2 rotate 180, 3 rotate 270, 4 flip
-// left-right, 5 flip up-down, 6 transpose, 7 anti-transpose. Inverses: {0, 3, 2, 1, 4, 5, 6, 7}.
+// Dihedral transform `id` of a k x k grid (recursive/puzzles/dihedral.h numbers the 8).
 // A maze's unique shortest path maps onto the transformed maze's unique shortest path.
 std::string maze_dihedral(const std::string& grid, int size, int id);
 

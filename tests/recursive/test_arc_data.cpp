@@ -19,14 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-ArcGrid grid_of(const std::vector<std::vector<int>>& rows) {
-  ArcGrid g;
-  g.rows = static_cast<int>(rows.size());
-  g.cols = rows.empty() ? 0 : static_cast<int>(rows[0].size());
-  for (const auto& row : rows)
-    for (int v : row) g.cells.push_back(static_cast<uint8_t>(v));
-  return g;
-}
+ArcGrid grid_of(const std::vector<std::vector<int>>& rows) { return ArcGrid::from_rows(rows); }
 
 ArcGrid random_grid(int rows, int cols, std::mt19937_64& rng) {
   ArcGrid g;

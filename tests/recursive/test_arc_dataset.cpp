@@ -14,14 +14,7 @@ using namespace beyond;
 
 namespace {
 
-ArcGrid grid(std::vector<std::vector<int>> rows) {
-  ArcGrid g;
-  g.rows = static_cast<int>(rows.size());
-  g.cols = static_cast<int>(rows[0].size());
-  for (const auto& r : rows)
-    for (int v : r) g.cells.push_back(static_cast<uint8_t>(v));
-  return g;
-}
+ArcGrid grid(const std::vector<std::vector<int>>& rows) { return ArcGrid::from_rows(rows); }
 
 // A task whose rule is "flip left-right", with asymmetric grids so that variants differ.
 ArcTask flip_task(const std::string& id, int n_train) {

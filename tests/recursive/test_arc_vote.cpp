@@ -16,15 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-ArcGrid grid(const std::vector<std::vector<int>>& rows) {
-  ArcGrid g;
-  g.rows = static_cast<int>(rows.size());
-  g.cols = rows.empty() ? 0 : static_cast<int>(rows[0].size());
-  for (const auto& row : rows) {
-    for (int v : row) g.cells.push_back(static_cast<uint8_t>(v));
-  }
-  return g;
-}
+ArcGrid grid(const std::vector<std::vector<int>>& rows) { return ArcGrid::from_rows(rows); }
 
 // A task whose test pairs have these outputs (nullptr: the pair has none). The inputs do not matter
 // to voting, which keys by test index.
