@@ -27,10 +27,12 @@ uint8_t parse_colour(const json& cell, const std::string& where, size_t col) {
   return static_cast<uint8_t>(cell.get<int64_t>());
 }
 
-// A grid from its JSON value; `where` is "file: train[1].output". Rows and cells are 0-based, like
-// the JSON indices in `where`.
-ArcGrid parse_grid(const json& value, const std::string& where) {
+}  // namespace
+
+// Rows and cells in messages are 0-based, like the JSON indices in `where`.
+ArcGrid arc_grid_from_json(const json& value, const std::string& where, bool allow_empty) {
   if (!value.is_array()) throw InputError(where + ": expected a list of rows, got " + std::string(value.type_name()));
+  if (value.empty() && allow_empty) return {};
   if (value.empty()) throw InputError(where + ": empty grid (no rows)");
   if (value.size() > static_cast<size_t>(kArcMaxGrid))
     throw InputError(where + ": " + std::to_string(value.size()) + " rows, more than " + std::to_string(kArcMaxGrid));
@@ -52,13 +54,15 @@ ArcGrid parse_grid(const json& value, const std::string& where) {
   return grid;
 }
 
+namespace {
+
 ArcPair parse_pair(const json& value, const std::string& where, bool output_required) {
   if (!value.is_object()) throw InputError(where + ": expected an object with \"input\" and \"output\"");
   if (!value.contains("input")) throw InputError(where + ": no \"input\"");
   ArcPair pair;
-  pair.input = parse_grid(value["input"], where + ".input");
+  pair.input = arc_grid_from_json(value["input"], where + ".input");
   if (value.contains("output")) {
-    pair.output = parse_grid(value["output"], where + ".output");
+    pair.output = arc_grid_from_json(value["output"], where + ".output");
   } else if (output_required) {
     throw InputError(where + ": no \"output\"");
   } else {
@@ -96,6 +100,8 @@ std::string read_text(const std::string& path) {
 
 }  // namespace
 
+json read_arc_json(const std::string& path) { return parse_json_text(read_text(path), path); }
+
 ArcGrid ArcGrid::from_rows(const std::vector<std::vector<int>>& rows) {
   ArcGrid g;
   g.rows = static_cast<int>(rows.size());
@@ -113,7 +119,7 @@ int ArcTask::max_side() const {
 }
 
 ArcTask load_arc_task(const std::string& path) {
-  const json doc = parse_json_text(read_text(path), path);
+  const json doc = read_arc_json(path);
   if (!doc.is_object()) throw InputError(path + ": expected a JSON object with \"train\" and \"test\"");
   ArcTask task;
   task.id = fs::path(path).stem().string();
@@ -197,7 +203,7 @@ std::string arc_grid_json(const ArcGrid& grid) {
 }
 
 ArcGrid parse_arc_grid_json(const std::string& text, const std::string& where) {
-  return parse_grid(parse_json_text(text, where), where);
+  return arc_grid_from_json(parse_json_text(text, where), where);
 }
 
 }  // namespace beyond

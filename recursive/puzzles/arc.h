@@ -4,6 +4,8 @@
 // pair may lack its "output" (a hidden test set); such a pair cannot be scored.
 // Plain C++, no torch.
 #pragma once
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <set>
 #include <string>
@@ -62,6 +64,12 @@ std::set<std::string> overlapping_ids(const std::vector<ArcTask>& a, const std::
 // the overlap size.
 size_t warn_if_overlapping(const std::vector<ArcTask>& train, const std::vector<ArcTask>& eval,
                            const std::string& train_name, const std::string& eval_name);
+
+// A JSON file's contents; InputError "PATH: no such file" or "PATH: not JSON (...)".
+nlohmann::json read_arc_json(const std::string& path);
+// A grid from its JSON value, checked as load_arc_task checks one; `where` names it in errors
+// ("a.json: train[1].output"). With allow_empty, [] is the 0x0 grid (a blank answer in a submission).
+ArcGrid arc_grid_from_json(const nlohmann::json& value, const std::string& where, bool allow_empty = false);
 
 // JSON text of a grid, "[[0,1],[2,3]]", and back (InputError prefixed with `where`).
 std::string arc_grid_json(const ArcGrid& grid);

@@ -24,36 +24,9 @@ Json grid_to_json(const ArcGrid& grid) {
   return rows;
 }
 
-// The inverse of grid_to_json, [] included; InputError prefixed with `where`. Rows count from 0,
-// like the JSON indices in `where` (and load_arc_task's messages).
-ArcGrid grid_from_json(const Json& j, const std::string& where) {
-  if (!j.is_array()) throw InputError(where + ": expected a grid (a list of rows of colours 0-9)");
-  ArcGrid grid;
-  grid.rows = static_cast<int>(j.size());
-  if (grid.rows > kArcMaxGrid) throw InputError(where + ": " + std::to_string(grid.rows) + " rows, more than 30");
-  for (int r = 0; r < grid.rows; ++r) {
-    const Json& row = j[static_cast<size_t>(r)];
-    const std::string at_row = where + " row " + std::to_string(r);
-    if (!row.is_array()) throw InputError(at_row + ": expected a list of colours 0-9");
-    if (r == 0) grid.cols = static_cast<int>(row.size());
-    if (static_cast<int>(row.size()) != grid.cols)
-      throw InputError(at_row + ": " + std::to_string(row.size()) + " columns, row 0 has " + std::to_string(grid.cols));
-    if (grid.cols == 0 || grid.cols > kArcMaxGrid) throw InputError(at_row + ": " + std::to_string(grid.cols) + " columns, expected 1 to 30");
-    for (const Json& cell : row) {
-      if (!cell.is_number_integer()) throw InputError(at_row + ": " + cell.dump() + " is not a colour 0-9");
-      const bool in_range = cell.is_number_unsigned() ? cell.get<uint64_t>() < kArcColours  // no wrap past INT64_MAX
-                                                       : cell.get<int64_t>() >= 0 && cell.get<int64_t>() < kArcColours;
-      if (!in_range) throw InputError(at_row + ": colour " + cell.dump() + " is outside 0-9");
-      const auto colour = cell.get<int64_t>();
-      grid.cells.push_back(static_cast<uint8_t>(colour));
-    }
-  }
-  return grid;
-}
-
 // One entry {"attempt_1": grid, "attempt_2": grid, ...}: the attempts in order, numbered from 1
 // without gaps.
-std::vector<ArcGrid> attempts_from_json(const Json& entry, const std::string& where) {
+std::vector<ArcGrid> attempts_from_json(const nlohmann::json& entry, const std::string& where) {
   if (!entry.is_object() || entry.empty()) throw InputError(where + ": expected an object {\"attempt_1\": grid, \"attempt_2\": grid}");
   for (const auto& [key, value] : entry.items()) {
     const bool numbered = key.rfind("attempt_", 0) == 0 && key.size() > 8 &&
@@ -64,7 +37,7 @@ std::vector<ArcGrid> attempts_from_json(const Json& entry, const std::string& wh
   for (size_t n = 1; n <= entry.size(); ++n) {
     const std::string key = "attempt_" + std::to_string(n);
     if (!entry.contains(key)) throw InputError(where + ": no \"" + key + "\" (attempts are numbered from 1 without gaps)");
-    attempts.push_back(grid_from_json(entry[key], where + "." + key));
+    attempts.push_back(arc_grid_from_json(entry[key], where + "." + key, /*allow_empty=*/true));
   }
   return attempts;
 }
@@ -162,16 +135,7 @@ std::string arc_submission_json(const ArcVote& vote, const std::vector<ArcTask>&
 }
 
 std::map<std::string, std::vector<std::vector<ArcGrid>>> read_arc_submission(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": cannot open the submission file");
-  std::stringstream text;
-  text << in.rdbuf();
-  Json top;
-  try {
-    top = Json::parse(text.str());
-  } catch (const Json::parse_error& e) {
-    throw InputError(path + ": not JSON (" + std::string(e.what()) + ")");
-  }
+  const nlohmann::json top = read_arc_json(path);
   if (!top.is_object()) throw InputError(path + ": expected an object {\"<task id>\": [{\"attempt_1\": grid, ...}, ...]}");
   std::map<std::string, std::vector<std::vector<ArcGrid>>> out;
   for (const auto& [id, entries] : top.items()) {
