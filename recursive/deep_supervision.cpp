@@ -15,6 +15,12 @@ CellScores score_cells(const at::Tensor& predictions, const at::Tensor& labels) 
           right.sum(-1).to(at::kDouble) / count.clamp_min(1).to(at::kDouble)};
 }
 
+int64_t exploration_min_steps(const HaltingConfig& h, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::uniform_int_distribution<int64_t> explore(std::min<int64_t>(2, h.max_steps), h.max_steps);
+  return unit(rng) < h.exploration ? explore(rng) : 0;
+}
+
 at::Tensor continue_target(const at::Tensor& steps, int64_t max_steps, const at::Tensor& next_q_halt,
                            const at::Tensor& next_q_continue) {
   // On the last step there is no "continue": the value of going on is that of halting next time.

@@ -16,6 +16,8 @@
 // A model with puzzle embeddings takes each slot's puzzle id along with its example; its table is
 // trained by sparse SignSGD after each AdamW step (attach_puzzle_sign_sgd).
 #pragma once
+#include <random>
+
 #include "core/trainer.h"
 #include "recursive/reasoner.h"
 
@@ -53,6 +55,10 @@ struct CellScores {
   at::Tensor exact, cell;  // [B] bool, [B] double
 };
 CellScores score_cells(const at::Tensor& predictions, const at::Tensor& labels);
+
+// Exploration (report §1.3): with probability h.exploration a fresh slot must run a minimum step
+// count drawn from U{2..max_steps} before it may halt; 0 means no minimum. The batch's "min_steps".
+int64_t exploration_min_steps(const HaltingConfig& h, std::mt19937_64& rng);
 
 // The continue head's target for steps that have just run `steps` [B] of `max_steps`, from the
 // Q logits of the next step [B] (HRM's bootstrapped Q-learning target, in [0, 1]).

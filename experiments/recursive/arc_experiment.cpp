@@ -33,14 +33,6 @@ std::vector<ArcTask> load_tasks(const std::string& dir, const std::vector<std::s
   return tasks;
 }
 
-// Exploration (report §1.3): with probability `exploration` a fresh slot must run a minimum step
-// count drawn from U{2..max_steps} before it may halt; 0 means no minimum.
-int64_t exploration_min_steps(const HaltingConfig& h, std::mt19937_64& rng) {
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  std::uniform_int_distribution<int64_t> explore(std::min<int64_t>(2, h.max_steps), h.max_steps);
-  return unit(rng) < h.exploration ? explore(rng) : 0;
-}
-
 std::string pass_key(int k) { return "pass_at_" + std::to_string(k); }
 
 // Everything one evaluation produced: the votes, their score, and the per-variant accuracy.

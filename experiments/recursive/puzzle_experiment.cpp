@@ -104,16 +104,12 @@ class PuzzleReasoning : public Experiment {
 
     const auto batch = [&](int64_t step, int64_t micro) {
       std::mt19937_64 rng(batch_seed(seed, step, micro));
-      std::uniform_real_distribution<double> unit(0.0, 1.0);
-      const int64_t max_steps = model->halting.max_steps;
-      std::uniform_int_distribution<int64_t> explore(std::min<int64_t>(2, max_steps), max_steps);
       std::vector<int64_t> in, out, min_steps;
       for (int64_t i = 0; i < batch_; ++i) {
         auto ex = task_->sample(rng);
         in.insert(in.end(), ex.inputs.begin(), ex.inputs.end());
         out.insert(out.end(), ex.labels.begin(), ex.labels.end());
-        // Exploration: some slots must run a random number of steps before they may halt.
-        min_steps.push_back(unit(rng) < model->halting.exploration ? explore(rng) : 0);
+        min_steps.push_back(exploration_min_steps(model->halting, rng));
       }
       return Batch{{"inputs", at::tensor(in, at::kLong).view({batch_, -1})},
                    {"labels", at::tensor(out, at::kLong).view({batch_, -1})},
