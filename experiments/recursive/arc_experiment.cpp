@@ -199,6 +199,10 @@ class ArcExperiment : public Experiment {
     Metrics m{{"variant_exact_accuracy", last_.raw.exact}, {"variant_cell_accuracy", last_.raw.cell},
               {"mean_halt_step", last_.raw.mean_halt_step}, {"tasks_scored", static_cast<double>(last_.score.tasks.size())}};
     for (size_t i = 0; i < ks_.size(); ++i) m[pass_key(ks_[i])] = last_.score.pass_at[i];
+    // The floor for cell accuracy: the input board copied as the answer (many ARC outputs are
+    // mostly their input).
+    copy_cell_ = score_cells(held_inputs_, held_labels_).cell.mean().item<double>();
+    m["copy_input_cell_accuracy"] = copy_cell_;
     return m;
   }
 
@@ -271,7 +275,8 @@ class ArcExperiment : public Experiment {
           (options_.eval_variants > 0 ? std::to_string(options_.eval_variants) : std::string("all")) +
           " variants, " + std::to_string(eval_steps_) + " supervision steps)\n\n" + score_table();
     md += "\nBefore voting, each augmented test input alone: exact " + fixed(last_.raw.exact) + ", cell " +
-          fixed(last_.raw.cell) + " (cells of the board that are not PAD).\n";
+          fixed(last_.raw.cell) + " (cells of the board that are not PAD; copying the input board scores " +
+          fixed(copy_cell_) + ").\n";
     md += "\n## Per test input\n\n" + task_table() + examples();
     md += "\nThe top-2 answers of every test input are in submission.json (ARC Prize format).\n";
     return md;
@@ -288,6 +293,7 @@ class ArcExperiment : public Experiment {
   double puzzle_lr_ = 1e-2, puzzle_wd_ = 0.1;
   std::vector<int> ks_;
   ArcEvaluation last_;
+  double copy_cell_ = 0;
   std::string report_;
 };
 

@@ -65,6 +65,7 @@ TEST(ArcExperiment, RunWritesPassAtKSubmissionAndReport) {
   EXPECT_LE(summary["pass_at_1"].get<double>(), summary["pass_at_2"].get<double>());
   EXPECT_EQ(summary["tasks_scored"].get<double>(), 3.0);
   EXPECT_EQ(summary["overlapping_task_ids"].get<double>(), 0.0);
+
   // submission.json: every task, one entry per test input, two attempts of colours 0-9.
   const auto sub = read_json(dir + "/submission.json");
   ASSERT_EQ(sub.size(), 3u);
@@ -81,6 +82,14 @@ TEST(ArcExperiment, RunWritesPassAtKSubmissionAndReport) {
   const std::string report = read_text(dir + "/report.md");
   for (const char* text : {"pass@K", "| flip |", "| recolour |", "| transpose |", "submission.json"})
     EXPECT_NE(report.find(text), std::string::npos) << text << "\n" << report;
+  fs::remove_all(dir);
+  // Without augmentations, the floor of copying the input board as the answer, worked out by hand
+  // on the 4x4 boards (grid cells plus the EOS border): flip 9/15, recolour 12/15 and 6/8,
+  // transpose 2/7 (only cell (0,0) and one EOS cell agree).
+  const auto plain = run_beyond(tiny(tasks, dir) + " task.augmentations=0 train.steps=2");
+  ASSERT_EQ(plain.code, 0) << plain.output;
+  EXPECT_NEAR(read_json(dir + "/summary.json")["copy_input_cell_accuracy"].get<double>(),
+              (9.0 / 15 + 12.0 / 15 + 6.0 / 8 + 2.0 / 7) / 4, 1e-9);
   fs::remove_all(dir);
   fs::remove_all(tasks);
 }
