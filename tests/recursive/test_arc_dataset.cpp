@@ -83,7 +83,9 @@ TEST(ArcDataset, OneUntranslatedPairPerVariantAndLabelsIgnorePad) {
       const int r = static_cast<int>(i) / 12, c = static_cast<int>(i) % 12;
       // Outside the translated output and its EOS border the label is ignored.
       const bool far = r < ex.offset.row || c < ex.offset.col || r > ex.offset.row + 4 || c > ex.offset.col + 4;
-      if (far) EXPECT_EQ(t.labels[i], -100) << "cell " << i;
+      if (far) {
+        EXPECT_EQ(t.labels[i], -100) << "cell " << i;
+      }
       EXPECT_NE(t.labels[i], kArcPad);
     }
   }
@@ -112,7 +114,9 @@ TEST(ArcDataset, BatchesTakeWholeVariantsAndAreSeeded) {
     std::set<int64_t> seen;
     while (j < batch.size() && d.train_examples()[static_cast<size_t>(batch[j])].variant == v) seen.insert(batch[j++]);
     const size_t pairs = d.tasks()[static_cast<size_t>(d.variants()[static_cast<size_t>(v)].task)].train.size() + 2;
-    if (j < batch.size()) EXPECT_EQ(seen.size() % pairs, 0u) << "variant " << v;
+    if (j < batch.size()) {
+      EXPECT_EQ(seen.size() % pairs, 0u) << "variant " << v;
+    }
     i = j;
   }
   // The same seed builds the same dataset.
