@@ -12,6 +12,7 @@
 #include "core/errors.h"
 #include "core/log/log.h"
 #include "core/seed.h"
+#include "experiments/recursive/puzzle_experiment.h"
 #include "experiments/runner.h"
 #include "recursive/deep_supervision.h"
 #include "recursive/puzzles/arc_dataset.h"
@@ -135,9 +136,7 @@ class ArcExperiment : public Experiment {
   Metrics evaluate(RunContext& ctx, int64_t steps) override {
     build_dataset(static_cast<uint64_t>(ctx.options.seed));
     Reasoner model = spec_.build();
-    if (latest_checkpoint(ctx.dir->checkpoints()).empty())
-      throw InputError("no checkpoint in '" + ctx.dir->checkpoints() + "': train the run first with `beyond run`");
-    const int64_t step = load_evaluation_weights(*model, ctx.dir->checkpoints());
+    const int64_t step = load_latest_weights(*model, ctx.dir->checkpoints());
     model->to(ctx.device);
     model->eval();
     const int64_t n = steps > 0 ? steps : eval_steps_;

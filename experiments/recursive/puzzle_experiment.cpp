@@ -20,14 +20,6 @@ namespace {
 
 using TaskFactory = std::function<std::unique_ptr<PuzzleTask>()>;
 
-// The model's weights from the newest checkpoint: "model." tensors (buffers included), with the EMA
-// average ("ema.") laid over the parameters when the run kept one, since evaluation uses it.
-int64_t load_latest_weights(ReasonerImpl& model, const std::string& checkpoint_dir) {
-  if (latest_checkpoint(checkpoint_dir).empty())
-    throw InputError("no checkpoint in '" + checkpoint_dir + "': train the run first with `beyond run`");
-  return load_evaluation_weights(model, checkpoint_dir);
-}
-
 // Exact and cell accuracy of the puzzles in each difficulty group, in held.group_order.
 struct GroupAccuracy {
   std::string group;
@@ -192,6 +184,12 @@ TaskFactory task_factory(const std::string& experiment) {
 
 std::unique_ptr<Experiment> make_sudoku_experiment() { return std::make_unique<PuzzleReasoning>(make_sudoku_task); }
 std::unique_ptr<Experiment> make_maze_experiment() { return std::make_unique<PuzzleReasoning>(make_maze_task); }
+
+int64_t load_latest_weights(ReasonerImpl& model, const std::string& checkpoint_dir) {
+  if (latest_checkpoint(checkpoint_dir).empty())
+    throw InputError("no checkpoint in '" + checkpoint_dir + "': train the run first with `beyond run`");
+  return load_evaluation_weights(model, checkpoint_dir);
+}
 
 TrainedReasoner load_trained_reasoner(const std::string& run_dir) {
   const std::string config_path = run_dir + "/config.toml";

@@ -16,6 +16,11 @@ namespace beyond {
 std::unique_ptr<Experiment> make_sudoku_experiment();  // "sudoku"
 std::unique_ptr<Experiment> make_maze_experiment();    // "maze"
 
+// The model's weights from the newest checkpoint in `checkpoint_dir`: "model." tensors (buffers,
+// the puzzle table included), with the EMA average laid over the parameters when the run kept one,
+// since evaluation uses it. InputError when there is no checkpoint. Returns its step.
+int64_t load_latest_weights(ReasonerImpl& model, const std::string& checkpoint_dir);
+
 // A trained reasoner read back from a run folder: its config.toml rebuilds the task and the model,
 // and the latest checkpoint's weights are loaded (the EMA average when the run kept one).
 struct TrainedReasoner {
