@@ -2,6 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+#include <limits>
+
 namespace beyond {
 
 std::pair<at::Tensor, at::Tensor> LayerCache::append(const at::Tensor& k_new, const at::Tensor& v_new) {
@@ -38,34 +41,104 @@ at::Tensor attention_mask(int64_t q_len, int64_t k_len, int64_t q_offset, bool c
   return mask;
 }
 
-AttentionImpl::AttentionImpl(const TransformerConfig& cfg, int64_t window_)
+int64_t LayerCache::bytes() const {
+  const auto filled = [&](const at::Tensor& t) { return t.defined() ? t.numel() / t.size(2) * len * t.element_size() : 0; };
+  const auto whole = [](const at::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : int64_t{0}; };
+  return filled(k) + filled(v) + whole(state) + whole(conv_state);
+}
+
+int64_t KVCache::bytes() const {
+  int64_t total = 0;
+  for (const auto& l : layers) total += l.bytes();
+  return total;
+}
+
+namespace {
+
+// The explicit form of attention, for soft-capping and sinks that SDPA cannot express.
+at::Tensor attend_explicit(const at::Tensor& q, at::Tensor k, at::Tensor v, const at::Tensor& mask,
+                           const AttendOptions& o, double scale, bool training) {
+  const int64_t group = q.size(1) / k.size(1);
+  if (group > 1) {
+    k = k.repeat_interleave(group, 1);
+    v = v.repeat_interleave(group, 1);
+  }
+  auto logits = at::matmul(q, k.transpose(-2, -1)) * scale;  // (B,H,T,S)
+  if (o.softcap > 0) logits = at::tanh(logits / o.softcap) * o.softcap;
+  if (mask.defined()) logits = logits.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+  at::Tensor weights;
+  if (o.sinks.defined()) {
+    // One extra column per head holding its sink logit; softmax over keys + sink, then drop it.
+    const auto sink = o.sinks.to(logits.scalar_type()).view({1, -1, 1, 1}).expand({logits.size(0), -1, logits.size(2), 1});
+    weights = at::softmax(at::cat({logits, sink}, -1), -1).narrow(-1, 0, logits.size(-1));
+  } else {
+    weights = at::softmax(logits, -1);
+  }
+  if (o.dropout > 0 && training) weights = at::dropout(weights, o.dropout, true);
+  return at::matmul(weights, v);
+}
+
+}  // namespace
+
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal, int64_t past,
+                  int64_t window, const AttendOptions& o) {
+  const int64_t T = q.size(2), S = k.size(2);
+  const double scale = o.scale > 0 ? o.scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  const bool gqa = q.size(1) != k.size(1);
+  const bool training = o.dropout > 0;
+  if (o.softcap > 0 || o.sinks.defined()) {
+    return attend_explicit(q, k, v, attention_mask(T, S, past, causal, window, q.device()), o, scale, training);
+  }
+  if (causal && window == 0 && past == 0) {
+    // T == S here, where SDPA's upper-left causal triangle is the right one.
+    return at::scaled_dot_product_attention(q, k, v, {}, o.dropout, /*is_causal=*/true, scale, gqa);
+  }
+  const auto mask = attention_mask(T, S, past, causal, window, q.device());
+  return at::scaled_dot_product_attention(q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
+                                          o.dropout, /*is_causal=*/false, scale, gqa);
+}
+
+AttentionImpl::AttentionImpl(const TransformerConfig& cfg, int64_t layer)
     : n_heads(cfg.n_heads),
       n_kv_heads(cfg.kv_heads()),
       head_dim(cfg.dim_per_head()),
-      rot_dims(cfg.rope_dims()),
-      window(window_),
-      rope_theta(cfg.rope_theta),
-      dropout(cfg.dropout) {
-  const auto lin = [&](int64_t in, int64_t out) {
-    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(cfg.bias));
+      rot_dims(cfg.rope_dims_for_layer(layer)),
+      window(cfg.window_for_layer(layer)),
+      rope_theta(cfg.rope_theta_for_layer(layer)),
+      dropout(cfg.dropout),
+      softcap(cfg.attn_softcap),
+      norm_whole_projection(cfg.qk_norm_scope == "projection") {
+  const auto lin = [&](int64_t in, int64_t out, bool bias) {
+    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
   };
-  q_proj = register_module("q_proj", lin(cfg.d_model, n_heads * head_dim));
-  k_proj = register_module("k_proj", lin(cfg.d_model, n_kv_heads * head_dim));
-  v_proj = register_module("v_proj", lin(cfg.d_model, n_kv_heads * head_dim));
-  o_proj = register_module("o_proj", lin(n_heads * head_dim, cfg.d_model));
+  const bool qkv_bias = cfg.bias || cfg.qkv_bias, o_bias = cfg.bias || cfg.o_bias;
+  q_proj = register_module("q_proj", lin(cfg.d_model, n_heads * head_dim, qkv_bias));
+  k_proj = register_module("k_proj", lin(cfg.d_model, n_kv_heads * head_dim, qkv_bias));
+  v_proj = register_module("v_proj", lin(cfg.d_model, n_kv_heads * head_dim, qkv_bias));
+  o_proj = register_module("o_proj", lin(n_heads * head_dim, cfg.d_model, o_bias));
+  if (cfg.attn_output_gate) gate_proj = register_module("gate_proj", lin(cfg.d_model, n_heads * head_dim, false));
   if (cfg.qk_norm) {
-    q_norm = register_module("q_norm", Norm("rmsnorm", head_dim, cfg.norm_eps, cfg.norm_scale, false));
-    k_norm = register_module("k_norm", Norm("rmsnorm", head_dim, cfg.norm_eps, cfg.norm_scale, false));
+    // Per head: one weight of head_dim shared by all heads. Over the projection: one weight per channel of all heads.
+    const int64_t q_dim = norm_whole_projection ? n_heads * head_dim : head_dim;
+    const int64_t k_dim = norm_whole_projection ? n_kv_heads * head_dim : head_dim;
+    q_norm = register_module("q_norm", Norm("rmsnorm", q_dim, cfg.norm_eps, cfg.norm_scale, false, cfg.norm_offset));
+    k_norm = register_module("k_norm", Norm("rmsnorm", k_dim, cfg.norm_eps, cfg.norm_scale, false, cfg.norm_offset));
   }
+  if (cfg.attn_sinks) sinks = register_parameter("sinks", at::zeros({n_heads}));
 }
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, bool causal, LayerCache* cache) {
   const int64_t B = x.size(0), T = x.size(1);
+  auto q = q_proj(x), k = k_proj(x), v = v_proj(x);
+  if (q_norm && norm_whole_projection) {
+    q = q_norm(q);
+    k = k_norm(k);
+  }
   // (B,T,D) -> (B,T,H,hd) -> (B,H,T,hd)
-  auto q = q_proj(x).view({B, T, n_heads, head_dim}).transpose(1, 2);
-  auto k = k_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);
-  auto v = v_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);
-  if (q_norm) {
+  q = q.view({B, T, n_heads, head_dim}).transpose(1, 2);
+  k = k.view({B, T, n_kv_heads, head_dim}).transpose(1, 2);
+  v = v.view({B, T, n_kv_heads, head_dim}).transpose(1, 2);
+  if (q_norm && !norm_whole_projection) {
     q = q_norm(q);
     k = k_norm(k);
   }
@@ -73,21 +146,14 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, bool causal, LayerCache* 
   q = apply_rope(q, past, rot_dims, rope_theta);
   k = apply_rope(k, past, rot_dims, rope_theta);
   if (cache) std::tie(k, v) = cache->append(k, v);
-  const int64_t S = k.size(2);
-  const double p = is_training() ? dropout : 0.0;
-  at::Tensor y;
-  if (causal && window == 0 && past == 0) {
-    // T == S here, where SDPA's upper-left causal triangle is the right one.
-    y = at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true, std::nullopt,
-                                         /*enable_gqa=*/n_kv_heads != n_heads);
-  } else {
-    const auto mask = attention_mask(T, S, past, causal, window, x.device());
-    y = at::scaled_dot_product_attention(q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
-                                         p, /*is_causal=*/false, std::nullopt,
-                                         /*enable_gqa=*/n_kv_heads != n_heads);
-  }
+  AttendOptions options;
+  options.softcap = softcap;
+  options.sinks = sinks;
+  options.dropout = is_training() ? dropout : 0.0;
+  auto y = attend(q, k, v, causal, past, window, options);
   // (B,H,T,hd) -> (B,T,H*hd)
   y = y.transpose(1, 2).reshape({B, T, n_heads * head_dim});
+  if (gate_proj) y = y * at::sigmoid(gate_proj(x));
   return o_proj(y);
 }
 

@@ -10,14 +10,22 @@
 
 namespace beyond {
 
-// Cached keys and values of one layer, in preallocated buffers [B, Hkv, capacity, hd] of which
-// the first length() positions are filled. Buffers are allocated on the first append and double
+// What one layer keeps between decoding calls.
+// Attention layers: keys and values in preallocated buffers [B, Hkv, capacity, hd] of which the
+// first length() positions are filled. Buffers are allocated on the first append and double
 // when full, so decoding n tokens copies O(n) values, not O(n^2) as concatenation would.
+// MLA layers use the same buffers for their latent ([B, 1, capacity, kv_lora_rank], in k) and
+// their shared rope key ([B, 1, capacity, qk_rope_dim], in v).
+// Linear-attention layers keep a fixed-size `state` [B, Hv, dk, dv] and `conv_state`, the last
+// kernel-1 inputs of the short convolution [B, channels, kernel-1]; len counts the tokens seen.
 struct LayerCache {
   at::Tensor k, v;
+  at::Tensor state, conv_state;
   int64_t len = 0;
   int64_t capacity_hint = 0;
   int64_t length() const { return len; }
+  // Bytes held for the filled positions and states (not the spare capacity of the buffers).
+  int64_t bytes() const;
   // Appends keys/values [B, Hkv, T, hd]; returns all cached keys and values so far (views).
   std::pair<at::Tensor, at::Tensor> append(const at::Tensor& k_new, const at::Tensor& v_new);
 };
@@ -31,8 +39,13 @@ struct KVCache {
   }
   int64_t length() const { return layers.empty() ? 0 : layers[0].length(); }
   void clear() {
-    for (auto& l : layers) l.len = 0;  // keeps the buffers for the next sequence
+    for (auto& l : layers) {
+      l.len = 0;  // keeps the buffers for the next sequence
+      l.state = at::Tensor();
+      l.conv_state = at::Tensor();
+    }
   }
+  int64_t bytes() const;
 };
 
 // Which keys a query may see. Query i sits at absolute position q_offset + i, key j at j.
@@ -41,15 +54,36 @@ struct KVCache {
 at::Tensor attention_mask(int64_t q_len, int64_t k_len, int64_t q_offset, bool causal, int64_t window,
                           const at::Device& device);
 
+// How queries attend to keys beyond the mask. Defaults give plain softmax attention.
+struct AttendOptions {
+  double scale = 0.0;    // 0: 1/sqrt(q.size(-1))
+  double softcap = 0.0;  // > 0: logits -> softcap * tanh(logits / softcap), before the mask
+  at::Tensor sinks;      // [H] learned logits: each head's softmax also runs over exp(sink), which takes mass
+                         // and is then dropped (the outputs' weights sum to less than one)
+  double dropout = 0.0;
+};
+
+// softmax(mask(q k^T * scale)) v with the options above; through SDPA when no softcap or sinks
+// ask for the explicit form. q: [B, H, T, dqk], k: [B, Hkv, S, dqk], v: [B, Hkv, S, dv] with H a
+// multiple of Hkv (each key head serves H/Hkv query heads); queries sit at positions
+// past..past+T-1, keys at 0..S-1. Returns [B, H, T, dv].
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal, int64_t past,
+                  int64_t window, const AttendOptions& options = {});
+
+// Multi-head attention of layer `layer` of cfg: its window, RoPE dims and base, QK-norm (per head
+// or over the whole projection), q/k/v/o biases, sigmoid output gate, sinks and soft-capping.
 struct AttentionImpl : torch::nn::Module {
-  AttentionImpl(const TransformerConfig& cfg, int64_t window);
+  AttentionImpl(const TransformerConfig& cfg, int64_t layer);
   // x: [B, T, D]. With a cache, new keys/values are appended and the queries sit after them.
   at::Tensor forward(const at::Tensor& x, bool causal, LayerCache* cache = nullptr);
 
   int64_t n_heads, n_kv_heads, head_dim, rot_dims, window;
-  double rope_theta, dropout;
+  double rope_theta, dropout, softcap;
+  bool norm_whole_projection;
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  torch::nn::Linear gate_proj{nullptr};  // attn_output_gate
   Norm q_norm{nullptr}, k_norm{nullptr};
+  at::Tensor sinks;  // [H], attn_sinks
 };
 TORCH_MODULE(Attention);
 

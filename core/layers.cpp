@@ -6,9 +6,9 @@
 
 namespace beyond {
 
-NormImpl::NormImpl(const std::string& kind_, int64_t dim, double eps_, bool scale, bool with_bias)
-    : kind(kind_), eps(eps_) {
-  if (scale) weight = register_parameter("weight", at::ones({dim}));
+NormImpl::NormImpl(const std::string& kind_, int64_t dim, double eps_, bool scale, bool with_bias, bool offset_)
+    : kind(kind_), eps(eps_), offset(offset_ && kind_ == "rmsnorm") {
+  if (scale) weight = register_parameter("weight", offset ? at::zeros({dim}) : at::ones({dim}));
   if (kind == "layernorm" && with_bias) bias = register_parameter("bias", at::zeros({dim}));
 }
 
@@ -20,11 +20,12 @@ at::Tensor NormImpl::forward(const at::Tensor& x) {
   const auto xf = x.to(at::promote_types(x.scalar_type(), at::kFloat));
   auto y = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
   y = y.to(x.scalar_type());
-  return weight.defined() ? y * weight : y;
+  if (!weight.defined()) return y;
+  return offset ? y * (1.0 + weight) : y * weight;
 }
 
 Norm make_norm(const TransformerConfig& cfg, int64_t dim) {
-  return Norm(cfg.norm, dim, cfg.norm_eps, cfg.norm_scale, cfg.bias);
+  return Norm(cfg.norm, dim, cfg.norm_eps, cfg.norm_scale, cfg.bias, cfg.norm_offset);
 }
 
 at::Tensor apply_rope(const at::Tensor& x, int64_t pos0, int64_t rot_dims, double theta) {

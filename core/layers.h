@@ -10,13 +10,16 @@
 
 namespace beyond {
 
-// RMSNorm (x / rms(x) * w, computed in fp32) or LayerNorm over the last dimension.
+// RMSNorm (x / rms(x) * w, computed in fp32) or LayerNorm over the last dimension. With
+// `offset` RMSNorm scales by (1 + w) and w starts at 0 (Gemma 3, Qwen3-Next): weight decay then
+// pulls the scale towards 1, not 0.
 struct NormImpl : torch::nn::Module {
-  NormImpl(const std::string& kind, int64_t dim, double eps, bool scale, bool bias);
+  NormImpl(const std::string& kind, int64_t dim, double eps, bool scale, bool bias, bool offset = false);
   at::Tensor forward(const at::Tensor& x);
 
   std::string kind;
   double eps;
+  bool offset;
   at::Tensor weight, bias;  // undefined when absent
 };
 TORCH_MODULE(Norm);

@@ -27,7 +27,7 @@ BlockImpl::BlockImpl(const TransformerConfig& cfg, int64_t layer)
     const auto hidden = static_cast<int64_t>(std::llround(cfg.mlp_ratio * static_cast<double>(cfg.max_seq_len)));
     mixer = register_module("mixer", SequenceMLP(cfg.max_seq_len, (hidden + 7) / 8 * 8, cfg.bias));
   } else {
-    attn = register_module("attn", Attention(cfg, cfg.window_for_layer(layer)));
+    attn = register_module("attn", Attention(cfg, layer));
   }
   attn_norm = register_module("attn_norm", make_norm(cfg, mix_dim));
   if (placement == "sandwich") attn_post_norm = register_module("attn_post_norm", make_norm(cfg, mix_dim));
@@ -124,11 +124,14 @@ void init_weights(torch::nn::Module& module, const TransformerConfig& cfg) {
     const auto ends_with = [&](const std::string& s) {
       return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
     };
-    const bool is_norm = name.find("norm") != std::string::npos;
-    if (ends_with("bias")) {
+    // Norm scales (one, or zero under norm_offset), decay parameters and sinks keep the values
+    // their modules gave them.
+    const bool own_init = name.find("norm") != std::string::npos || ends_with("A_log") || ends_with("dt_bias") ||
+                          ends_with("sinks");
+    if (own_init) {
+      continue;
+    } else if (ends_with("bias")) {
       p.zero_();
-    } else if (is_norm) {
-      p.fill_(1.0);
     } else if (name.find("embed") != std::string::npos) {
       if (cfg.init == "lecun") trunc_normal_(p, 1.0 / std::sqrt(static_cast<double>(cfg.d_model)));
       else p.normal_(0.0, cfg.init_std);

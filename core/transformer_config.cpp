@@ -23,15 +23,49 @@ TransformerConfig TransformerConfig::from_config(Config& c, const std::string& t
   m.norm = c.get_choice(k("norm"), m.norm, {"rmsnorm", "layernorm"});
   m.norm_scale = c.get_bool(k("norm_scale"), m.norm_scale);
   m.norm_eps = c.get_float(k("norm_eps"), m.norm_eps, 0.0, 1.0);
+  m.norm_offset = c.get_bool(k("norm_offset"), m.norm_offset);
   m.norm_placement = c.get_choice(k("norm_placement"), m.norm_placement, {"pre", "post", "sandwich"});
   m.qk_norm = c.get_bool(k("qk_norm"), m.qk_norm);
+  m.qk_norm_scope = c.get_choice(k("qk_norm_scope"), m.qk_norm_scope, {"head", "projection"});
   m.positional = c.get_choice(k("positional"), m.positional, {"rope", "partial_rope", "nope", "learned", "none"});
   m.rope_theta = c.get_float(k("rope_theta"), m.rope_theta, 1.0, 1e12);
+  m.rope_theta_local = c.get_float(k("rope_theta_local"), m.rope_theta_local, 0.0, 1e12);
   m.rope_fraction = c.get_float(k("rope_fraction"), m.rope_fraction, 0.0, 1.0);
   m.causal = c.get_bool(k("causal"), m.causal);
   m.sliding_window = c.get_int(k("sliding_window"), m.sliding_window, 0, 1 << 24);
   m.layer_pattern = c.get_string(k("layer_pattern"), m.layer_pattern);
   m.bias = c.get_bool(k("bias"), m.bias);
+  m.attention = c.get_choice(k("attention"), m.attention, {"mha", "mla"});
+  m.qkv_bias = c.get_bool(k("qkv_bias"), m.qkv_bias);
+  m.o_bias = c.get_bool(k("o_bias"), m.o_bias);
+  m.attn_output_gate = c.get_bool(k("attn_output_gate"), m.attn_output_gate);
+  m.attn_sinks = c.get_bool(k("attn_sinks"), m.attn_sinks);
+  m.attn_softcap = c.get_float(k("attn_softcap"), m.attn_softcap, 0.0, 1e6);
+  m.mla_q_lora_rank = c.get_int(k("mla_q_lora_rank"), m.mla_q_lora_rank, 0, 1 << 16);
+  m.mla_kv_lora_rank = c.get_int(k("mla_kv_lora_rank"), m.mla_kv_lora_rank, 1, 1 << 16);
+  m.mla_qk_nope_dim = c.get_int(k("mla_qk_nope_dim"), m.mla_qk_nope_dim, 0, 4096);
+  m.mla_qk_rope_dim = c.get_int(k("mla_qk_rope_dim"), m.mla_qk_rope_dim, 0, 4096);
+  m.mla_v_dim = c.get_int(k("mla_v_dim"), m.mla_v_dim, 0, 4096);
+  m.linear_mixer = c.get_choice(k("linear_mixer"), m.linear_mixer, {"gated_deltanet", "kda"});
+  m.linear_heads = c.get_int(k("linear_heads"), m.linear_heads, 0, 1024);
+  m.linear_k_heads = c.get_int(k("linear_k_heads"), m.linear_k_heads, 0, 1024);
+  m.linear_head_dim = c.get_int(k("linear_head_dim"), m.linear_head_dim, 0, 4096);
+  m.linear_v_head_dim = c.get_int(k("linear_v_head_dim"), m.linear_v_head_dim, 0, 4096);
+  m.linear_conv = c.get_int(k("linear_conv"), m.linear_conv, 0, 64);
+  m.linear_chunk = c.get_int(k("linear_chunk"), m.linear_chunk, 1, 4096);
+  m.linear_form = c.get_choice(k("linear_form"), m.linear_form, {"chunked", "recurrent"});
+  m.moe_experts = c.get_int(k("moe_experts"), m.moe_experts, 0, 4096);
+  m.moe_top_k = c.get_int(k("moe_top_k"), m.moe_top_k, 1, 4096);
+  m.moe_shared_experts = c.get_int(k("moe_shared_experts"), m.moe_shared_experts, 0, 64);
+  m.moe_expert_ratio = c.get_float(k("moe_expert_ratio"), m.moe_expert_ratio, 0.0, 64.0);
+  m.moe_router = c.get_choice(k("moe_router"), m.moe_router, {"softmax", "sigmoid_bias"});
+  m.moe_routed_scale = c.get_float(k("moe_routed_scale"), m.moe_routed_scale, 0.0, 1e3);
+  m.moe_bias_rate = c.get_float(k("moe_bias_rate"), m.moe_bias_rate, 0.0, 1.0);
+  m.moe_dense_layers = c.get_int(k("moe_dense_layers"), m.moe_dense_layers, 0, 1024);
+  m.moe_every = c.get_int(k("moe_every"), m.moe_every, 1, 1024);
+  m.logit_softcap = c.get_float(k("logit_softcap"), m.logit_softcap, 0.0, 1e6);
+  m.mtp_depth = c.get_int(k("mtp_depth"), m.mtp_depth, 0, 1);
+  m.mtp_weight = c.get_float(k("mtp_weight"), m.mtp_weight, 0.0, 10.0);
   m.dropout = c.get_float(k("dropout"), m.dropout, 0.0, 1.0);
   m.tie_embeddings = c.get_bool(k("tie_embeddings"), m.tie_embeddings);
   m.init = c.get_choice(k("init"), m.init, {"normal", "lecun"});
@@ -61,10 +95,28 @@ void TransformerConfig::validate() const {
   if (positional == "partial_rope" && rope_dims() == 0)
     throw InputError("rope_fraction " + std::to_string(rope_fraction) + " rotates no dimension");
   for (char ch : layer_pattern)
-    if (ch != 'G' && ch != 'S')
-      throw InputError("layer_pattern '" + layer_pattern + "' may only hold G (global) and S (sliding)");
+    if (std::string("GFSNL").find(ch) == std::string::npos)
+      throw InputError("layer_pattern '" + layer_pattern + "' may only hold G or F (full attention), S (sliding), "
+                       "N (full attention without positions) and L (linear attention)");
   if (layer_pattern.find('S') != std::string::npos && sliding_window == 0)
     throw InputError("layer_pattern has sliding layers (S) but sliding_window is 0");
+  if (has_linear_layers()) {
+    if (!causal) throw InputError("linear-attention layers (L) are causal; set causal = true or drop L from layer_pattern");
+    if (mixer != "attention") throw InputError("layer_pattern with L layers needs mixer = \"attention\"");
+    if (linear_v_heads() % linear_qk_heads() != 0)
+      throw InputError("linear_heads " + std::to_string(linear_v_heads()) + " is not divisible by linear_k_heads " +
+                       std::to_string(linear_qk_heads()));
+  }
+  if (attention == "mla" && mla_qk_rope_dim % 2 != 0)
+    throw InputError("mla_qk_rope_dim must be even, got " + std::to_string(mla_qk_rope_dim));
+  if (attention == "mla" && (attn_sinks || attn_output_gate || qk_norm))
+    throw InputError("attention = \"mla\" does not take attn_sinks, attn_output_gate or qk_norm");
+  if (moe_experts > 0 && moe_top_k > moe_experts)
+    throw InputError("moe_top_k " + std::to_string(moe_top_k) + " exceeds moe_experts " + std::to_string(moe_experts));
+  if (moe_experts > 0 && mlp != "swiglu" && mlp != "gelu")
+    throw InputError("moe_experts needs mlp = \"swiglu\" or \"gelu\" (the experts' kind)");
+  if (norm_offset && norm != "rmsnorm") throw InputError("norm_offset applies to norm = \"rmsnorm\" only");
+  if (mtp_depth > 0 && mixer != "attention") throw InputError("mtp_depth needs mixer = \"attention\"");
 }
 
 int64_t TransformerConfig::mlp_hidden() const {
@@ -80,11 +132,39 @@ int64_t TransformerConfig::rope_dims() const {
   return 0;
 }
 
-int64_t TransformerConfig::window_for_layer(int64_t layer) const {
-  if (sliding_window == 0) return 0;
-  if (layer_pattern.empty()) return sliding_window;
+char TransformerConfig::layer_kind(int64_t layer) const {
+  if (layer_pattern.empty()) return sliding_window > 0 ? 'S' : 'G';
   const char kind = layer_pattern[static_cast<size_t>(layer) % layer_pattern.size()];
-  return kind == 'S' ? sliding_window : 0;
+  return kind == 'F' ? 'G' : kind;
+}
+
+bool TransformerConfig::has_linear_layers() const {
+  return layer_pattern.find('L') != std::string::npos && n_layers > 0;
+}
+
+int64_t TransformerConfig::window_for_layer(int64_t layer) const {
+  return layer_kind(layer) == 'S' ? sliding_window : 0;
+}
+
+int64_t TransformerConfig::rope_dims_for_layer(int64_t layer) const {
+  const char kind = layer_kind(layer);
+  return kind == 'N' || kind == 'L' ? 0 : rope_dims();
+}
+
+double TransformerConfig::rope_theta_for_layer(int64_t layer) const {
+  return layer_kind(layer) == 'S' && rope_theta_local > 0 ? rope_theta_local : rope_theta;
+}
+
+bool TransformerConfig::is_moe_layer(int64_t layer) const {
+  if (moe_experts == 0 || layer < moe_dense_layers) return false;
+  return (layer - moe_dense_layers) % moe_every == moe_every - 1;
+}
+
+int64_t TransformerConfig::moe_hidden() const {
+  const double ratio = moe_expert_ratio > 0 ? moe_expert_ratio : mlp_ratio;
+  auto hidden = static_cast<int64_t>(std::llround(ratio * static_cast<double>(d_model)));
+  if (mlp == "swiglu") hidden = (hidden + 7) / 8 * 8;
+  return std::max<int64_t>(hidden, 1);
 }
 
 }  // namespace beyond
