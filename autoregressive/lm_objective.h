@@ -9,10 +9,14 @@ namespace beyond {
 class NextTokenObjective : public Objective {
  public:
   explicit NextTokenObjective(LanguageModel model) : model_(std::move(model)) {}
-  // batch: "inputs" [B, T], "targets" [B, T] (the inputs shifted by one).
+  // batch: "inputs" [B, T], "targets" [B, T] (the inputs shifted by one). With a multi-token
+  // prediction module the loss adds mtp_weight times its loss on tokens t+2. Metrics: each MoE
+  // layer's load imbalance, and with MTP the two losses apart.
   LossOutput loss(const Batch& batch) override;
 
  private:
+  Metrics moe_metrics();
+
   LanguageModel model_;
 };
 

@@ -49,7 +49,7 @@ MLPImpl::MLPImpl(const std::string& kind_, int64_t dim, int64_t hidden, bool bia
   const auto lin = [&](int64_t in, int64_t out) {
     return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
   };
-  if (kind == "swiglu") gate_proj = register_module("gate_proj", lin(dim, hidden));
+  if (kind != "gelu") gate_proj = register_module("gate_proj", lin(dim, hidden));
   up_proj = register_module("up_proj", lin(dim, hidden));
   down_proj = register_module("down_proj", lin(hidden, dim));
 }
@@ -58,15 +58,18 @@ at::Tensor MLPImpl::forward(const at::Tensor& x) {
   if (!at::GradMode::is_enabled()) {
     // Without autograd nothing keeps the hidden activations, so they are updated in place: the
     // same values with two fewer allocations of [..., hidden] (TRM's no-grad recursions, decoding).
-    auto h = kind == "swiglu" ? gate_proj(x) : up_proj(x);
+    auto h = gate_proj ? gate_proj(x) : up_proj(x);
     if (kind == "swiglu") {
       at::silu_(h).mul_(up_proj(x));
+    } else if (kind == "geglu") {
+      at::gelu_(h, "tanh").mul_(up_proj(x));
     } else {
       at::gelu_(h);
     }
     return down_proj(h);
   }
   if (kind == "swiglu") return down_proj(at::silu(gate_proj(x)) * up_proj(x));
+  if (kind == "geglu") return down_proj(at::gelu(gate_proj(x), "tanh") * up_proj(x));
   return down_proj(at::gelu(up_proj(x)));
 }
 

@@ -31,7 +31,8 @@ Norm make_norm(const TransformerConfig& cfg, int64_t dim);
 // x: [B, H, T, hd]; positions run from pos0 to pos0 + T - 1. Dims past rot_dims pass through.
 at::Tensor apply_rope(const at::Tensor& x, int64_t pos0, int64_t rot_dims, double theta);
 
-// Channel MLP: swiglu = down(silu(gate(x)) * up(x)); gelu = down(gelu(up(x))).
+// Channel MLP: swiglu = down(silu(gate(x)) * up(x)); geglu = down(gelu_tanh(gate(x)) * up(x))
+// (Gemma); gelu = down(gelu(up(x))).
 struct MLPImpl : torch::nn::Module {
   MLPImpl(const std::string& kind, int64_t dim, int64_t hidden, bool bias);
   at::Tensor forward(const at::Tensor& x);

@@ -26,20 +26,32 @@ BlockImpl::BlockImpl(const TransformerConfig& cfg, int64_t layer)
   if (mix_over_sequence) {
     const auto hidden = static_cast<int64_t>(std::llround(cfg.mlp_ratio * static_cast<double>(cfg.max_seq_len)));
     mixer = register_module("mixer", SequenceMLP(cfg.max_seq_len, (hidden + 7) / 8 * 8, cfg.bias));
+  } else if (cfg.is_linear_layer(layer)) {
+    linear_attn = register_module("linear_attn", LinearAttention(cfg));
+  } else if (cfg.attention == "mla") {
+    mla = register_module("attn", MultiHeadLatentAttention(cfg, layer));
   } else {
     attn = register_module("attn", Attention(cfg, layer));
   }
   attn_norm = register_module("attn_norm", make_norm(cfg, mix_dim));
   if (placement == "sandwich") attn_post_norm = register_module("attn_post_norm", make_norm(cfg, mix_dim));
   if (cfg.mlp != "none") {
-    mlp = register_module("mlp", MLP(cfg.mlp, cfg.d_model, cfg.mlp_hidden(), cfg.bias));
+    if (cfg.is_moe_layer(layer)) moe = register_module("mlp", MoE(cfg));
+    else mlp = register_module("mlp", MLP(cfg.mlp, cfg.d_model, cfg.mlp_hidden(), cfg.bias));
     mlp_norm = register_module("mlp_norm", make_norm(cfg, cfg.d_model));
     if (placement == "sandwich") mlp_post_norm = register_module("mlp_post_norm", make_norm(cfg, cfg.d_model));
   }
 }
 
 at::Tensor BlockImpl::mix(const at::Tensor& x, bool causal, LayerCache* cache) {
-  return mix_over_sequence ? mixer(x) : attn(x, causal, cache);
+  if (mix_over_sequence) return mixer(x);
+  if (linear_attn) return linear_attn(x, cache);
+  if (mla) return mla(x, causal, cache);
+  return attn(x, causal, cache);
+}
+
+at::Tensor BlockImpl::channel(const at::Tensor& x) {
+  return moe ? moe(x) : mlp(x);
 }
 
 at::Tensor BlockImpl::norm_mix(Norm& n, const at::Tensor& x) {
@@ -51,13 +63,13 @@ at::Tensor BlockImpl::forward(const at::Tensor& x_in, bool causal, LayerCache* c
   auto x = x_in;
   if (placement == "pre") {
     x = add_residual(x, drop(mix(norm_mix(attn_norm, x), causal, cache)));
-    if (mlp) x = add_residual(x, drop(mlp(mlp_norm(x))));
+    if (mlp_norm) x = add_residual(x, drop(channel(mlp_norm(x))));
   } else if (placement == "post") {
     x = norm_mix(attn_norm, add_residual(x, drop(mix(x, causal, cache))));
-    if (mlp) x = mlp_norm(add_residual(x, drop(mlp(x))));
+    if (mlp_norm) x = mlp_norm(add_residual(x, drop(channel(x))));
   } else {  // sandwich
     x = x + drop(norm_mix(attn_post_norm, mix(norm_mix(attn_norm, x), causal, cache)));
-    if (mlp) x = x + drop(mlp_post_norm(mlp(mlp_norm(x))));
+    if (mlp_norm) x = x + drop(mlp_post_norm(channel(mlp_norm(x))));
   }
   return x;
 }
@@ -89,10 +101,61 @@ LanguageModelImpl::LanguageModelImpl(const TransformerConfig& cfg_) : cfg(cfg_) 
   if (cfg.norm_placement != "post") norm = register_module("norm", make_norm(cfg, cfg.d_model));
   if (!cfg.tie_embeddings)
     lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(cfg.d_model, cfg.vocab_size).bias(false)));
+  if (cfg.mtp_depth > 0) mtp = register_module("mtp", MultiTokenPrediction(cfg));
   init_weights(*this, cfg);
 }
 
+MultiTokenPredictionImpl::MultiTokenPredictionImpl(const TransformerConfig& cfg) {
+  // The extra block is a dense full-attention block of the main model's kind.
+  TransformerConfig block_cfg = cfg;
+  block_cfg.layer_pattern = "G";
+  block_cfg.sliding_window = 0;
+  block_cfg.moe_experts = 0;
+  hidden_norm = register_module("hidden_norm", make_norm(cfg, cfg.d_model));
+  embed_norm = register_module("embed_norm", make_norm(cfg, cfg.d_model));
+  proj = register_module("proj", torch::nn::Linear(torch::nn::LinearOptions(2 * cfg.d_model, cfg.d_model).bias(false)));
+  block = register_module("block", Block(block_cfg, 0));
+  norm = register_module("norm", make_norm(cfg, cfg.d_model));
+}
+
+at::Tensor MultiTokenPredictionImpl::forward(const at::Tensor& hidden, const at::Tensor& next_embeddings) {
+  auto h = proj(at::cat({hidden_norm(hidden), embed_norm(next_embeddings)}, -1));
+  return norm(block(h, /*causal=*/true));
+}
+
 at::Tensor LanguageModelImpl::forward(const at::Tensor& tokens, KVCache* cache) {
+  return logits(hidden_states(tokens, cache));
+}
+
+at::Tensor LanguageModelImpl::logits(const at::Tensor& hidden) {
+  auto x = norm ? norm(hidden) : hidden;
+  auto out = lm_head ? lm_head(x) : at::linear(x, embed_tokens->weight);  // (B,T,D) -> (B,T,V)
+  if (cfg.logit_softcap > 0) out = at::tanh(out / cfg.logit_softcap) * cfg.logit_softcap;
+  return out;
+}
+
+at::Tensor LanguageModelImpl::mtp_logits(const at::Tensor& hidden, const at::Tensor& tokens) {
+  TORCH_CHECK(mtp, "mtp_logits needs model.mtp_depth = 1");
+  const int64_t T = tokens.size(1);
+  auto next = embed_tokens(tokens.narrow(1, 1, T - 1));
+  if (cfg.embedding_scale) next = next * std::sqrt(static_cast<double>(cfg.d_model));
+  auto h = mtp(hidden.narrow(1, 0, T - 1), next);
+  auto out = lm_head ? lm_head(h) : at::linear(h, embed_tokens->weight);
+  if (cfg.logit_softcap > 0) out = at::tanh(out / cfg.logit_softcap) * cfg.logit_softcap;
+  return out;
+}
+
+std::vector<std::pair<int64_t, MoE>> LanguageModelImpl::moe_layers() const {
+  std::vector<std::pair<int64_t, MoE>> out;
+  int64_t i = 0;
+  for (const auto& block : *stack->blocks) {
+    if (auto moe = block->as<Block>()->moe) out.emplace_back(i, moe);
+    ++i;
+  }
+  return out;
+}
+
+at::Tensor LanguageModelImpl::hidden_states(const at::Tensor& tokens, KVCache* cache) {
   const int64_t T = tokens.size(1), past = cache ? cache->length() : 0;
   auto x = embed_tokens(tokens);  // (B,T) -> (B,T,D)
   if (cfg.embedding_scale) x = x * std::sqrt(static_cast<double>(cfg.d_model));
@@ -101,9 +164,7 @@ at::Tensor LanguageModelImpl::forward(const at::Tensor& tokens, KVCache* cache) 
     x = x + pos_embed(at::arange(past, past + T, tokens.options()));
   }
   if (cfg.dropout > 0) x = at::dropout(x, cfg.dropout, is_training());
-  x = stack(x, cache);
-  if (norm) x = norm(x);
-  return lm_head ? lm_head(x) : at::linear(x, embed_tokens->weight);  // (B,T,D) -> (B,T,V)
+  return stack(x, cache);
 }
 
 void trunc_normal_(at::Tensor& t, double std) {

@@ -18,7 +18,7 @@ TransformerConfig TransformerConfig::from_config(Config& c, const std::string& t
   m.n_kv_heads = c.get_int(k("n_kv_heads"), m.n_kv_heads, 0, 1024);
   m.head_dim = c.get_int(k("head_dim"), m.head_dim, 0, 4096);
   m.mixer = c.get_choice(k("mixer"), m.mixer, {"attention", "mlp_t"});
-  m.mlp = c.get_choice(k("mlp"), m.mlp, {"swiglu", "gelu", "none"});
+  m.mlp = c.get_choice(k("mlp"), m.mlp, {"swiglu", "geglu", "gelu", "none"});
   m.mlp_ratio = c.get_float(k("mlp_ratio"), m.mlp_ratio, 0.0, 64.0);
   m.norm = c.get_choice(k("norm"), m.norm, {"rmsnorm", "layernorm"});
   m.norm_scale = c.get_bool(k("norm_scale"), m.norm_scale);
@@ -59,6 +59,7 @@ TransformerConfig TransformerConfig::from_config(Config& c, const std::string& t
   m.moe_shared_experts = c.get_int(k("moe_shared_experts"), m.moe_shared_experts, 0, 64);
   m.moe_expert_ratio = c.get_float(k("moe_expert_ratio"), m.moe_expert_ratio, 0.0, 64.0);
   m.moe_router = c.get_choice(k("moe_router"), m.moe_router, {"softmax", "sigmoid_bias"});
+  m.moe_renormalize = c.get_bool(k("moe_renormalize"), m.moe_renormalize);
   m.moe_routed_scale = c.get_float(k("moe_routed_scale"), m.moe_routed_scale, 0.0, 1e3);
   m.moe_bias_rate = c.get_float(k("moe_bias_rate"), m.moe_bias_rate, 0.0, 1.0);
   m.moe_dense_layers = c.get_int(k("moe_dense_layers"), m.moe_dense_layers, 0, 1024);
@@ -113,15 +114,14 @@ void TransformerConfig::validate() const {
     throw InputError("attention = \"mla\" does not take attn_sinks, attn_output_gate or qk_norm");
   if (moe_experts > 0 && moe_top_k > moe_experts)
     throw InputError("moe_top_k " + std::to_string(moe_top_k) + " exceeds moe_experts " + std::to_string(moe_experts));
-  if (moe_experts > 0 && mlp != "swiglu" && mlp != "gelu")
-    throw InputError("moe_experts needs mlp = \"swiglu\" or \"gelu\" (the experts' kind)");
+  if (moe_experts > 0 && mlp == "none") throw InputError("moe_experts needs an mlp kind for its experts, not \"none\"");
   if (norm_offset && norm != "rmsnorm") throw InputError("norm_offset applies to norm = \"rmsnorm\" only");
   if (mtp_depth > 0 && mixer != "attention") throw InputError("mtp_depth needs mixer = \"attention\"");
 }
 
 int64_t TransformerConfig::mlp_hidden() const {
   auto hidden = static_cast<int64_t>(std::llround(mlp_ratio * static_cast<double>(d_model)));
-  if (mlp == "swiglu") hidden = (hidden + 7) / 8 * 8;
+  if (mlp != "gelu") hidden = (hidden + 7) / 8 * 8;
   return std::max<int64_t>(hidden, 1);
 }
 
@@ -163,7 +163,7 @@ bool TransformerConfig::is_moe_layer(int64_t layer) const {
 int64_t TransformerConfig::moe_hidden() const {
   const double ratio = moe_expert_ratio > 0 ? moe_expert_ratio : mlp_ratio;
   auto hidden = static_cast<int64_t>(std::llround(ratio * static_cast<double>(d_model)));
-  if (mlp == "swiglu") hidden = (hidden + 7) / 8 * 8;
+  if (mlp != "gelu") hidden = (hidden + 7) / 8 * 8;
   return std::max<int64_t>(hidden, 1);
 }
 

@@ -17,7 +17,7 @@ struct TransformerConfig {
   int64_t n_kv_heads = 0;      // 0: same as n_heads (MHA); 1: MQA; between: GQA
   int64_t head_dim = 0;        // 0: d_model / n_heads
   std::string mixer = "attention";  // attention | mlp_t (TRM's sequence-axis MLP; fixed length)
-  std::string mlp = "swiglu";       // swiglu | gelu | none
+  std::string mlp = "swiglu";       // swiglu | geglu | gelu | none
   double mlp_ratio = 4.0;           // hidden width = mlp_ratio * d_model (rounded to a multiple of 8 for swiglu)
   std::string norm = "rmsnorm";     // rmsnorm | layernorm
   bool norm_scale = true;           // learnable scale in the norms (TRM uses none)
@@ -72,6 +72,7 @@ struct TransformerConfig {
   int64_t moe_shared_experts = 0;      // always-on experts added to the routed output
   double moe_expert_ratio = 0.0;       // expert hidden width = ratio * d_model; 0: mlp_ratio
   std::string moe_router = "softmax";  // softmax: top-k of softmax, renormalised | sigmoid_bias: sigmoid scores, top-k chosen by score + bias, no auxiliary loss (DeepSeek V3)
+  bool moe_renormalize = true;         // top-k weights divided by their sum (Llama 4 keeps the raw sigmoid scores)
   double moe_routed_scale = 1.0;       // routed output multiplied by this (DeepSeek V3: 2.5)
   double moe_bias_rate = 1e-3;         // sigmoid_bias: bias step towards balance after every training step
   int64_t moe_dense_layers = 0;        // the first layers stay dense (DeepSeek V3: 3)

@@ -14,6 +14,7 @@
 #include "core/log/log.h"
 #include "experiments/arc_command.h"
 #include "experiments/bench/bench.h"
+#include "experiments/kv_memory_command.h"
 #include "experiments/diffusion/compare_decoding.h"
 #include "experiments/puzzle_commands.h"
 #include "experiments/runner.h"
@@ -173,6 +174,7 @@ int main(int argc, char** argv) {
 
   beyond::PuzzleCli puzzles(app);  // sudoku generate|solve|rate|show, maze generate|show
   beyond::TraceCli traces(app);    // trace FILE --call ..., trace generate
+  beyond::KvMemoryCli kv_memory(app);  // kv-memory CONFIG --context ...
   beyond::ArcCli arc(app);         // arc show TASK.json [--prediction FILE]
 
   auto* info = app.add_subcommand("info", "Print versions, threads, device and CPU features");
@@ -204,6 +206,7 @@ int main(int argc, char** argv) {
     if (puzzles.selected()) return puzzles.run();
     if (traces.selected()) return traces.run();
     if (arc.selected()) return arc.run();
+    if (kv_memory.selected()) return kv_memory.run();
     if (*info) {
       print_info();
       return 0;
