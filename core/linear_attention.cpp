@@ -17,17 +17,20 @@ ShortConvImpl::ShortConvImpl(int64_t channels_, int64_t kernel_) : channels(chan
 
 at::Tensor ShortConvImpl::forward(const at::Tensor& x, at::Tensor* conv_state) {
   const int64_t B = x.size(0), T = x.size(1), past = kernel - 1;
-  const auto xt = x.transpose(1, 2);  // [B, C, T]
   // Causal: output t sees inputs t-kernel+1..t, so the kernel-1 inputs before the first new token
-  // (the previous call's, or zeros at the start) are put in front.
+  // (the previous call's, or zeros at the start) are put in front: [B, kernel-1 + T, C].
   const bool has_past = conv_state && conv_state->defined();
-  const auto before = has_past ? conv_state->to(x.scalar_type()) : at::zeros({B, channels, past}, x.options());
-  const auto padded = at::cat({before, xt}, 2);  // [B, C, kernel-1 + T]
-  // Cloned so that the cache does not keep the whole padded input alive (and counts its own bytes).
-  if (conv_state) *conv_state = padded.narrow(2, T, past).clone();
-  const auto y = at::conv1d(padded, weight, /*bias=*/std::nullopt, /*stride=*/at::IntArrayRef{1},
-                                  /*padding=*/at::IntArrayRef{0}, /*dilation=*/at::IntArrayRef{1}, /*groups=*/channels);
-  return at::silu(y).transpose(1, 2);  // [B, T, C]
+  const auto before = has_past ? conv_state->transpose(1, 2).to(x.scalar_type())
+                               : at::zeros({B, past, channels}, x.options());
+  const auto padded = at::cat({before, x}, 1);
+  if (conv_state) *conv_state = padded.narrow(1, T, past).transpose(1, 2).contiguous();  // [B, C, kernel-1]
+  // y[t] = sum_j w[:, j] * padded[t + j]: one multiply-add per tap over [B, T, C]. The same as
+  // at::conv1d with groups = C, but CPU depthwise conv1d is several times slower at every T
+  // (and much slower in float64 or for the one-token decode step).
+  const auto w = weight.view({channels, kernel});
+  auto y = padded.narrow(1, 0, T) * w.select(1, 0);
+  for (int64_t j = 1; j < kernel; ++j) y.addcmul_(padded.narrow(1, j, T), w.select(1, j));
+  return at::silu(y);
 }
 
 namespace {
