@@ -13,9 +13,10 @@ std::pair<at::Tensor, at::Tensor> LayerCache::append(const at::Tensor& k_new, co
                     k.scalar_type() == k_new.scalar_type() && k.device() == k_new.device();
   if (!fits) {
     const int64_t cap = std::max({needed, capacity_hint, k.defined() ? 2 * k.size(2) : int64_t{0}});
-    auto sizes = k_new.sizes().vec();
-    sizes[2] = cap;
-    auto k_buf = at::empty(sizes, k_new.options()), v_buf = at::empty(sizes, v_new.options());
+    // Keys and values may differ in width (MLA keeps its latent in k and its rope key in v).
+    auto k_sizes = k_new.sizes().vec(), v_sizes = v_new.sizes().vec();
+    k_sizes[2] = v_sizes[2] = cap;
+    auto k_buf = at::empty(k_sizes, k_new.options()), v_buf = at::empty(v_sizes, v_new.options());
     if (len > 0) {
       k_buf.narrow(2, 0, len).copy_(k.narrow(2, 0, len));
       v_buf.narrow(2, 0, len).copy_(v.narrow(2, 0, len));

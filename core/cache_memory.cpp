@@ -24,7 +24,9 @@ std::vector<LayerMemory> cache_memory(const TransformerConfig& cfg, int64_t elem
       m.conv_bytes = cfg.linear_conv > 0 ? (cfg.linear_conv - 1) * (2 * k_channels + v_channels) * element_bytes : 0;
     } else if (cfg.attention == "mla") {
       m.kind = 'M';
-      m.bytes_per_token = (cfg.mla_kv_lora_rank + cfg.mla_qk_rope_dim) * element_bytes;
+      // Layers without positions (N, or positional = nope) keep no rope key.
+      const int64_t rope = cfg.rope_dims_for_layer(i) > 0 ? cfg.mla_qk_rope_dim : 0;
+      m.bytes_per_token = (cfg.mla_kv_lora_rank + rope) * element_bytes;
       m.window = cfg.window_for_layer(i);
     } else {
       m.bytes_per_token = 2 * cfg.kv_heads() * cfg.dim_per_head() * element_bytes;  // K and V

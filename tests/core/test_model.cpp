@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "core/model.h"
 #include "core/optim.h"
 
@@ -447,3 +448,149 @@ TEST(ModelInit, NormalScalesResidualProjections) {
 }
 
 }  // namespace
+
+// --- The architecture zoo's switches at the whole-model level -------------------------------
+
+TransformerConfig zoo_cfg() {
+  auto cfg = tiny_cfg();
+  cfg.n_layers = 4;
+  cfg.n_heads = 4;
+  cfg.n_kv_heads = 2;
+  cfg.max_seq_len = 32;
+  cfg.linear_heads = 2;
+  cfg.linear_head_dim = 8;
+  cfg.linear_chunk = 4;  // several chunks within the test's 11 tokens
+  return cfg;
+}
+
+TEST(ModelKVCache, GatedDeltaNetHybrid) {
+  auto cfg = zoo_cfg();
+  cfg.layer_pattern = "LLLG";
+  check_cache(cfg);
+}
+
+TEST(ModelKVCache, KimiDeltaAttentionHybridWithMla) {
+  auto cfg = zoo_cfg();
+  cfg.layer_pattern = "LLLG";
+  cfg.linear_mixer = "kda";
+  cfg.attention = "mla";
+  cfg.mla_qk_rope_dim = 0;
+  check_cache(cfg);
+}
+
+TEST(ModelKVCache, MlaWithDecoupledRope) {
+  auto cfg = zoo_cfg();
+  cfg.attention = "mla";
+  cfg.mla_q_lora_rank = 12;
+  cfg.mla_kv_lora_rank = 10;
+  cfg.mla_qk_rope_dim = 4;
+  check_cache(cfg);
+}
+
+TEST(ModelKVCache, SinksSoftcapGateBiasesNoPEAndMoE) {
+  auto cfg = zoo_cfg();
+  cfg.layer_pattern = "SGNG";
+  cfg.sliding_window = 3;
+  cfg.attn_sinks = true;
+  cfg.attn_softcap = 5.0;
+  cfg.logit_softcap = 7.0;
+  cfg.attn_output_gate = true;
+  cfg.qkv_bias = true;
+  cfg.qk_norm = true;
+  cfg.qk_norm_scope = "projection";
+  cfg.norm_offset = true;
+  cfg.rope_theta_local = 500.0;
+  cfg.moe_experts = 4;
+  cfg.moe_top_k = 2;
+  cfg.moe_shared_experts = 1;
+  cfg.moe_dense_layers = 1;
+  check_cache(cfg);
+}
+
+TEST(ModelSchedule, LayerPatternPicksEachBlocksMixerAndChannel) {
+  auto cfg = zoo_cfg();
+  cfg.n_layers = 8;
+  cfg.layer_pattern = "LLLF";
+  cfg.moe_experts = 4;
+  cfg.moe_dense_layers = 1;
+  cfg.moe_every = 2;
+  LanguageModel m(cfg);
+  for (int64_t i = 0; i < cfg.n_layers; ++i) {
+    const auto block = m->stack->blocks[i]->as<Block>();
+    const bool linear = i % 4 != 3;
+    EXPECT_EQ(static_cast<bool>(block->linear_attn), linear) << "layer " << i;
+    EXPECT_EQ(static_cast<bool>(block->attn), !linear) << "layer " << i;
+    // Dense layer 0, then MoE on every 2nd layer after it: 2, 4, 6.
+    const bool moe = i >= 1 && (i - 1) % 2 == 1;
+    EXPECT_EQ(static_cast<bool>(block->moe), moe) << "layer " << i;
+    EXPECT_EQ(static_cast<bool>(block->mlp), !moe) << "layer " << i;
+  }
+  EXPECT_EQ(m->moe_layers().size(), 3u);
+}
+
+TEST(ModelSchedule, NoPELayersAndLocalRopeBase) {
+  auto cfg = zoo_cfg();
+  cfg.layer_pattern = "SGGN";
+  cfg.sliding_window = 4;
+  cfg.rope_theta = 1e6;
+  cfg.rope_theta_local = 1e4;
+  LanguageModel m(cfg);
+  const auto attn = [&](int64_t i) { return m->stack->blocks[i]->as<Block>()->attn; };
+  EXPECT_EQ(attn(0)->window, 4);
+  EXPECT_EQ(attn(0)->rope_theta, 1e4);
+  EXPECT_EQ(attn(1)->rope_theta, 1e6);
+  EXPECT_EQ(attn(1)->rot_dims, cfg.dim_per_head());
+  EXPECT_EQ(attn(3)->rot_dims, 0);  // NoPE
+  EXPECT_EQ(attn(3)->window, 0);
+}
+
+TEST(ModelSchedule, BadPatternsAreInputErrors) {
+  auto cfg = zoo_cfg();
+  cfg.layer_pattern = "LLXG";
+  EXPECT_THROW(cfg.validate(), InputError);
+  cfg.layer_pattern = "LLLG";
+  cfg.causal = false;  // the delta rule only runs forward in time
+  EXPECT_THROW(cfg.validate(), InputError);
+  cfg = zoo_cfg();
+  cfg.moe_experts = 2;
+  cfg.moe_top_k = 3;
+  EXPECT_THROW(cfg.validate(), InputError);
+}
+
+TEST(ModelLogits, SoftcapIsCTanhOfTheRawLogits) {
+  auto cfg = zoo_cfg();
+  torch::manual_seed(3);
+  LanguageModel raw(cfg);
+  cfg.logit_softcap = 0.05;  // small, so the cap really bends the logits
+  LanguageModel capped(cfg);
+  torch::autograd::GradMode::set_enabled(false);
+  for (auto& p : capped->named_parameters()) p.value().copy_(raw->named_parameters()[p.key()]);
+  torch::autograd::GradMode::set_enabled(true);
+  const auto tokens = at::randint(cfg.vocab_size, {1, 6}, at::kLong);
+  const auto r = raw(tokens).to(at::kDouble), c = capped(tokens).to(at::kDouble);
+  EXPECT_LE(c.abs().max().item<double>(), 0.05);
+  EXPECT_LT((c - 0.05 * at::tanh(r / 0.05)).abs().max().item<double>(), 1e-6);
+}
+
+TEST(ModelMtp, PredictsTokenTPlusTwoFromTokensUpToTPlusOne) {
+  auto cfg = zoo_cfg();
+  cfg.mtp_depth = 1;
+  torch::manual_seed(4);
+  LanguageModel m(cfg);
+  m->to(at::kDouble);
+  m->eval();
+  at::NoGradGuard no_grad;
+  const int64_t T = 9;
+  auto tokens = at::randint(cfg.vocab_size, {1, T}, at::kLong);
+  const auto base = m->mtp_logits(m->hidden_states(tokens), tokens);
+  ASSERT_EQ(base.sizes(), (std::vector<int64_t>{1, T - 1, cfg.vocab_size}));
+  // Changing token 5 may change the MTP logits at positions >= 4 (they read token t+1 = 5) only.
+  auto changed = tokens.clone();
+  changed[0][5] = (changed[0][5].item<int64_t>() + 1) % cfg.vocab_size;
+  const auto after = m->mtp_logits(m->hidden_states(changed), changed);
+  for (int64_t t = 0; t < T - 1; ++t) {
+    const double diff = (after[0][t] - base[0][t]).abs().max().item<double>();
+    if (t < 4) EXPECT_EQ(diff, 0.0) << "position " << t;
+    else EXPECT_GT(diff, 0.0) << "position " << t;
+  }
+}
