@@ -80,7 +80,7 @@ at::Tensor MoEImpl::forward(const at::Tensor& x) {
   const auto slot_expert = r.experts.reshape({-1});
   const auto slot_token = at::arange(N, slot_expert.options()).repeat_interleave(K);
   const auto slot_weight = r.weights.reshape({-1}).to(x.scalar_type());
-  const auto order = std::get<1>(slot_expert.sort(/*stable=*/true));
+  const auto order = std::get<1>(slot_expert.sort(/*stable=*/std::optional<bool>(true), /*dim=*/0));
   const auto counts = at::bincount(slot_expert, {}, n_experts);
   const auto counts_cpu = counts.cpu();  // the one host sync: run lengths
   const auto* count = counts_cpu.data_ptr<int64_t>();
