@@ -172,6 +172,26 @@ int main(int argc, char** argv) {
   bench_diffusion->footer("Example: beyond bench diffusion-sample --threads 1 --batch 1,16 --steps 16,64,256\n"
                           "         beyond bench diffusion-sample --ar-run runs/compare_decoding/ar --diffusion-run runs/compare_decoding/diffusion");
 
+  beyond::DeltaNetBenchArgs deltanet_args;
+  auto* bench_deltanet = bench->add_subcommand("deltanet", "Training cost (time, peak memory) of the gated delta rule, chunked vs recurrent form, at several lengths");
+  bench_deltanet->add_option("--lengths", deltanet_args.lengths, "sequence lengths")->capture_default_str()->check(CLI::PositiveNumber)->delimiter(',');
+  bench_deltanet->add_option("--heads", deltanet_args.heads, "heads")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_deltanet->add_option("--dim", deltanet_args.dim, "key and value dim per head")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_deltanet->add_option("--chunk", deltanet_args.chunk, "chunk length of the chunked form")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_deltanet->add_option("--repeats", deltanet_args.repeats, "timed runs per form and length (median)")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_deltanet->add_option("--threads", deltanet_args.threads, "intra-op threads")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_deltanet->add_option("--one", deltanet_args.one)->group("");   // child process: one measurement
+  bench_deltanet->add_option("--dump", deltanet_args.dump)->group("");  // child process: output file
+  bench_deltanet->footer("Example: beyond bench deltanet --lengths 256,1024,4096 --heads 4 --dim 64");
+  beyond::HybridDecodeBenchArgs hybrid_args;
+  auto* bench_hybrid = bench->add_subcommand("hybrid-decode", "Decoding tokens/s and cache bytes at long contexts: full attention vs 3:1 gated DeltaNet and KDA hybrids");
+  bench_hybrid->add_option("--contexts", hybrid_args.contexts, "context lengths")->capture_default_str()->check(CLI::PositiveNumber)->delimiter(',');
+  bench_hybrid->add_option("--new-tokens", hybrid_args.new_tokens, "timed single-token steps per repeat")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_hybrid->add_option("--repeats", hybrid_args.repeats, "timed repeats (median)")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_hybrid->add_option("--prefill-chunk", hybrid_args.prefill_chunk, "tokens per prefill call")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_hybrid->add_option("--threads", hybrid_args.threads, "intra-op threads")->capture_default_str()->check(CLI::PositiveNumber);
+  bench_hybrid->footer("Example: beyond bench hybrid-decode --contexts 1024,4096,16384 --new-tokens 32");
+
   beyond::PuzzleCli puzzles(app);  // sudoku generate|solve|rate|show, maze generate|show
   beyond::TraceCli traces(app);    // trace FILE --call ..., trace generate
   beyond::KvMemoryCli kv_memory(app);  // kv-memory CONFIG --context ...
@@ -203,6 +223,8 @@ int main(int argc, char** argv) {
     if (*bench_generate) return beyond::bench_ar_generate(bench_args);
     if (*bench_trm) return beyond::bench_trm_step(trm_args);
     if (*bench_diffusion) return beyond::bench_diffusion_sample(diff_bench);
+    if (*bench_deltanet) return beyond::bench_deltanet(deltanet_args);
+    if (*bench_hybrid) return beyond::bench_hybrid_decode(hybrid_args);
     if (puzzles.selected()) return puzzles.run();
     if (traces.selected()) return traces.run();
     if (arc.selected()) return arc.run();

@@ -44,4 +44,35 @@ int bench_diffusion_sample(const DiffusionBenchArgs& args);
 // (experiments/bench/reference/trm_reference.py, started from the same weights and batches).
 int bench_trm_step(const BenchArgs& args);
 
+struct DeltaNetBenchArgs {
+  std::vector<int64_t> lengths{256, 512, 1024, 2048, 4096};  // sequence lengths T
+  int64_t heads = 4;     // H (query/key heads = value heads)
+  int64_t dim = 64;      // dk = dv
+  int64_t chunk = 64;    // chunk length of the chunked form
+  int64_t repeats = 3;   // timed runs per (form, T) after one warm-up; the median counts
+  int threads = 1;
+  // Hidden, for the child processes the bench starts: "chunked:T", "recurrent:T" or "baseline:T"
+  // runs one measurement and prints it as a JSON line; `dump` is where a child writes its output
+  // and gradients for the parent's agreement check.
+  std::string one, dump;
+};
+
+// Training cost (forward + backward) of the gated delta rule, chunked vs recurrent form, on
+// random inputs at each length: median time and the run's own peak memory (VmHWM of a child
+// process minus that of a child that only did the setup), with the two forms' outputs and
+// gradients compared.
+int bench_deltanet(const DeltaNetBenchArgs& args);
+
+struct HybridDecodeBenchArgs {
+  std::vector<int64_t> contexts{1024, 4096, 16384};  // tokens in the cache before decoding
+  int64_t new_tokens = 32;       // timed single-token steps per repeat
+  int64_t repeats = 3;           // timed repeats from the same prefilled cache; the median counts
+  int64_t prefill_chunk = 1024;  // tokens per prefill call (bounds full attention's [chunk, context] scores)
+  int threads = 1;
+};
+
+// Decoding tokens per second and cache bytes at long contexts: full attention vs 3:1 gated
+// DeltaNet and 3:1 KDA hybrids (layer_pattern "LLLG") of the same size, random weights.
+int bench_hybrid_decode(const HybridDecodeBenchArgs& args);
+
 }  // namespace beyond
