@@ -4,6 +4,7 @@
 #include "experiments/quickstart/digit_sort.h"
 #include "experiments/recursive/arc_experiment.h"
 #include "experiments/recursive/puzzle_experiment.h"
+#include "experiments/text/arch_compare.h"
 #include "experiments/text/text_lm.h"
 #include "experiments/worldmodel/trace_worldmodel.h"
 
@@ -14,6 +15,7 @@ static const std::vector<std::pair<std::string, ExperimentFactory>>& registry() 
       {"digit_sort", [] { return make_digit_sort(); }},
       {"text_lm", [] { return make_text_lm(); }},
       {"text_diffusion", [] { return make_text_diffusion(); }},
+      {"arch_compare", [] { return make_arch_compare(); }},
       {"sudoku", [] { return make_sudoku_experiment(); }},
       {"maze", [] { return make_maze_experiment(); }},
       {"arc", [] { return make_arc_experiment(); }},
