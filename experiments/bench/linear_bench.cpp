@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -33,6 +35,21 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+double process_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return 1e3 * static_cast<double>(ts.tv_sec) + 1e-6 * static_cast<double>(ts.tv_nsec);
+}
+
+// Wall time and this process's CPU time since construction. On a shared machine the wall time
+// includes waiting for a core; at one thread the CPU time does not.
+struct Stopwatch {
+  Clock::time_point wall0 = Clock::now();
+  double cpu0 = process_cpu_ms();
+  double wall_ms() const { return ms_since(wall0); }
+  double cpu_ms() const { return process_cpu_ms() - cpu0; }
+};
 
 double median(std::vector<double> v) {
   if (v.empty()) return std::nan("");
@@ -129,14 +146,16 @@ int run_one_deltanet(const DeltaNetBenchArgs& args) {
   nlohmann::json result{{"form", one.form}, {"T", one.T}};
   if (one.form != "baseline") {
     delta_train_pass(one.form, in, args.chunk);  // warm-up
-    std::vector<double> ms;
+    std::vector<double> ms, cpu_ms;
     at::Tensor out;
     for (int64_t r = 0; r < args.repeats; ++r) {
-      const auto t0 = Clock::now();
+      const Stopwatch watch;
       out = delta_train_pass(one.form, in, args.chunk);
-      ms.push_back(ms_since(t0));
+      ms.push_back(watch.wall_ms());
+      cpu_ms.push_back(watch.cpu_ms());
     }
     result["ms"] = ms;
+    result["cpu_ms"] = cpu_ms;
     if (!args.dump.empty()) {
       // The last pass's output, then its gradients, as raw float32 for the parent to compare.
       std::vector<at::Tensor> parts{out.reshape(-1)};
@@ -285,19 +304,19 @@ void rewind(KVCache& cache, const CacheMark& m) {
   }
 }
 
-// Greedy single-token steps from `first`; returns the milliseconds the n steps took.
-double decode_steps(LanguageModel& model, KVCache& cache, at::Tensor first, int64_t n) {
+// Greedy single-token steps from `first`; returns the wall and CPU milliseconds the n steps took.
+std::pair<double, double> decode_steps(LanguageModel& model, KVCache& cache, at::Tensor first, int64_t n) {
   auto token = std::move(first);
-  const auto t0 = Clock::now();
+  const Stopwatch watch;
   for (int64_t i = 0; i < n; ++i) {
     const auto logits = model->forward(token, &cache);
     token = logits.select(1, logits.size(1) - 1).argmax(-1, true);  // [1, 1]
   }
-  return ms_since(t0);
+  return {watch.wall_ms(), watch.cpu_ms()};
 }
 
 struct DecodeRow {
-  double ms_per_token = 0.0, prefill_s = 0.0;
+  double ms_per_token = 0.0, cpu_ms_per_token = 0.0, prefill_s = 0.0;
   int64_t cache_bytes = 0;
 };
 
@@ -317,12 +336,15 @@ DecodeRow measure_decode(LanguageModel& model, int64_t context, const HybridDeco
   const auto first = logits.select(1, logits.size(1) - 1).argmax(-1, true);
   const auto after_prefill = mark(cache);
   decode_steps(model, cache, first, kWarmupTokens);
-  std::vector<double> ms;
+  std::vector<double> ms, cpu_ms;
   for (int64_t r = 0; r < args.repeats; ++r) {
     rewind(cache, after_prefill);
-    ms.push_back(decode_steps(model, cache, first, args.new_tokens));
+    const auto [wall, cpu] = decode_steps(model, cache, first, args.new_tokens);
+    ms.push_back(wall);
+    cpu_ms.push_back(cpu);
   }
   row.ms_per_token = median(ms) / static_cast<double>(args.new_tokens);
+  row.cpu_ms_per_token = median(cpu_ms) / static_cast<double>(args.new_tokens);
   return row;
 }
 
@@ -338,10 +360,12 @@ int bench_deltanet(const DeltaNetBenchArgs& args) {
               static_cast<long long>(args.repeats), args.threads);
   std::printf("memory: the run's own peak RSS = VmHWM of a child doing setup + runs minus VmHWM of a child doing "
               "setup only; 'states' = T*H*dk*dv*4 bytes, one state per token\n");
-  std::printf("check: max |o_chunked - o_recurrent| and max |grad diff| / max |grad| over dq, dk, dv, dg, dbeta\n\n");
-  std::printf("%6s %11s %13s %8s %11s %13s %8s %9s %12s %12s %10s %10s\n", "T", "chunked ms", "recurrent ms",
-              "rec/chk", "chunked MiB", "recurrent MiB", "rec/chk", "states MiB", "chunked t/s", "recurr. t/s",
-              "max|do|", "grad rel");
+  std::printf("check: max |o_chunked - o_recurrent| and max |grad diff| / max |grad| over dq, dk, dv, dg, dbeta\n");
+  std::printf("ms: wall time (medians); cpu: the child's CPU time, which leaves out waiting for a core on a busy "
+              "machine; tokens/s from wall time\n\n");
+  std::printf("%6s %10s %10s %8s %9s %9s %8s %10s %10s %8s %10s %11s %11s %9s %9s\n", "T", "chunk ms", "recur ms",
+              "rec/chk", "chunk cpu", "recur cpu", "rec/chk", "chunk MiB", "recur MiB", "rec/chk", "states MiB",
+              "chunk tok/s", "recur tok/s", "max|do|", "grad rel");
   for (const int64_t T : args.lengths) {
     const std::string t = std::to_string(T);
     const auto base = run_child(exe, args, "baseline:" + t, "");
@@ -352,14 +376,16 @@ int bench_deltanet(const DeltaNetBenchArgs& args) {
     const auto [out_diff, grad_rel] = compare_dumps(chunked_dump, recurrent_dump, T * args.heads * args.dim);
     const double c_ms = median(chunked["ms"].get<std::vector<double>>());
     const double r_ms = median(recurrent["ms"].get<std::vector<double>>());
+    const double c_cpu = median(chunked["cpu_ms"].get<std::vector<double>>());
+    const double r_cpu = median(recurrent["cpu_ms"].get<std::vector<double>>());
     const int64_t base_bytes = base["peak_bytes"].get<int64_t>();
     const double c_mib = static_cast<double>(chunked["peak_bytes"].get<int64_t>() - base_bytes) / kMiB;
     const double r_mib = static_cast<double>(recurrent["peak_bytes"].get<int64_t>() - base_bytes) / kMiB;
     const double states_mib = static_cast<double>(T * args.heads * args.dim * args.dim * 4) / kMiB;
     const double tokens = static_cast<double>(T);
-    std::printf("%6lld %11.1f %13.1f %7.2fx %11.1f %13.1f %7.2fx %9.1f %12.0f %12.0f %10.2e %10.2e\n",
-                static_cast<long long>(T), c_ms, r_ms, r_ms / c_ms, c_mib, r_mib, r_mib / c_mib, states_mib,
-                tokens / (c_ms / 1e3), tokens / (r_ms / 1e3), out_diff, grad_rel);
+    std::printf("%6lld %10.1f %10.1f %7.2fx %9.1f %9.1f %7.2fx %10.1f %10.1f %7.2fx %10.1f %11.0f %11.0f %9.1e %9.1e\n",
+                static_cast<long long>(T), c_ms, r_ms, r_ms / c_ms, c_cpu, r_cpu, r_cpu / c_cpu, c_mib, r_mib,
+                r_mib / c_mib, states_mib, tokens / (c_ms / 1e3), tokens / (r_ms / 1e3), out_diff, grad_rel);
     std::fflush(stdout);
   }
   return 0;
@@ -393,18 +419,21 @@ int bench_hybrid_decode(const HybridDecodeBenchArgs& args) {
     std::printf(" %s %lld%s", models[i].name.c_str(), static_cast<long long>(count_parameters(*lms[i])),
                 i + 1 < models.size() ? "," : "\n\n");
 
-  std::printf("%8s  %-16s %10s %9s %12s %11s %12s %11s\n", "context", "model", "tokens/s", "ms/token", "cache MiB",
-              "prefill s", "speed/full", "cache/full");
+  std::printf("ms/token: wall time; cpu ms/token: this process's CPU time (leaves out waiting for a core); "
+              "speed/full: tokens/s of the model over full attention's (wall, cpu)\n\n");
+  std::printf("%8s  %-16s %9s %9s %10s %10s %10s %11s %10s %10s\n", "context", "model", "tokens/s", "ms/token",
+              "cpu ms/tok", "cache MiB", "prefill s", "speed/full", "(cpu)", "cache/full");
   for (const int64_t context : args.contexts) {
     DecodeRow full;
     for (size_t i = 0; i < models.size(); ++i) {
       const auto row = measure_decode(lms[i], context, args);
       if (i == 0) full = row;
       const bool ratio = i > 0;
-      std::printf("%8lld  %-16s %10.1f %9.2f %12.2f %11.1f %12s %11s\n", static_cast<long long>(context),
-                  models[i].name.c_str(), 1e3 / row.ms_per_token, row.ms_per_token,
+      std::printf("%8lld  %-16s %9.1f %9.2f %10.2f %10.2f %10.1f %11s %10s %10s\n", static_cast<long long>(context),
+                  models[i].name.c_str(), 1e3 / row.ms_per_token, row.ms_per_token, row.cpu_ms_per_token,
                   static_cast<double>(row.cache_bytes) / kMiB, row.prefill_s,
                   ratio ? format_number("%.2fx", full.ms_per_token / row.ms_per_token).c_str() : "-",
+                  ratio ? format_number("%.2fx", full.cpu_ms_per_token / row.cpu_ms_per_token).c_str() : "-",
                   ratio ? format_number("%.3fx", static_cast<double>(row.cache_bytes) /
                                                      static_cast<double>(full.cache_bytes)).c_str()
                         : "-");
