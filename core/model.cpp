@@ -185,10 +185,10 @@ void init_weights(torch::nn::Module& module, const TransformerConfig& cfg) {
     const auto ends_with = [&](const std::string& s) {
       return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
     };
-    // Norm scales (one, or zero under norm_offset), decay parameters and sinks keep the values
-    // their modules gave them.
+    // Norm scales (one, or zero under norm_offset), decay parameters, sinks and the short
+    // convolutions (uniform in +-1/sqrt(kernel), as torch's Conv1d) keep their modules' values.
     const bool own_init = name.find("norm") != std::string::npos || ends_with("A_log") || ends_with("dt_bias") ||
-                          ends_with("sinks");
+                          ends_with("sinks") || ends_with("_conv.weight");
     if (own_init) {
       continue;
     } else if (ends_with("bias")) {

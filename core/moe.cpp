@@ -20,19 +20,20 @@ at::ScalarType routing_dtype(const at::Tensor& logits) {
   return logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
 }
 
-// logits [N, E] -> top-k experts and weights that sum to 1 per token.
+// logits [N, E] -> top-k experts and their weights, renormalised to sum to 1 per token unless
+// `renormalize` is off (Llama 4 scales by the raw sigmoid score).
 Routing select_experts(const at::Tensor& logits, const std::string& kind, const at::Tensor& bias,
-                       int64_t k) {
+                       int64_t k, bool renormalize) {
   const auto l = logits.to(routing_dtype(logits));
   if (kind == "softmax") {
     const auto [p, idx] = at::softmax(l, -1).topk(k, -1);
-    return {idx, p / p.sum(-1, true)};
+    return {idx, renormalize ? p / p.sum(-1, true) : p};
   }
   // sigmoid_bias: the bias only decides who is chosen; the weights are the raw scores.
   const auto s = at::sigmoid(l);
   const auto idx = std::get<1>((s.detach() + bias.to(s.scalar_type())).topk(k, -1));
   const auto chosen = s.gather(-1, idx);
-  return {idx, chosen / chosen.sum(-1, true)};
+  return {idx, renormalize ? chosen / chosen.sum(-1, true) : chosen};
 }
 
 at::Tensor sum_of_shared(torch::nn::ModuleList& shared, const at::Tensor& x) {
@@ -48,7 +49,7 @@ at::Tensor sum_of_shared(torch::nn::ModuleList& shared, const at::Tensor& x) {
 
 MoEImpl::MoEImpl(const TransformerConfig& cfg)
     : n_experts(cfg.moe_experts), top_k(cfg.moe_top_k), router_kind(cfg.moe_router),
-      routed_scale(cfg.moe_routed_scale), bias_rate(cfg.moe_bias_rate) {
+      renormalize(cfg.moe_renormalize), routed_scale(cfg.moe_routed_scale), bias_rate(cfg.moe_bias_rate) {
   TORCH_CHECK(n_experts > 0, "MoE needs moe_experts > 0");
   TORCH_CHECK(top_k >= 1 && top_k <= n_experts, "moe_top_k must lie in [1, moe_experts], got ", top_k);
   TORCH_CHECK(router_kind == "softmax" || router_kind == "sigmoid_bias",
@@ -66,7 +67,7 @@ MoEImpl::MoEImpl(const TransformerConfig& cfg)
 
 at::Tensor MoEImpl::route(const at::Tensor& x) {
   const auto logits = router(x);
-  const auto r = select_experts(logits, router_kind, selection_bias, top_k);
+  const auto r = select_experts(logits, router_kind, selection_bias, top_k, renormalize);
   return at::zeros({x.size(0), n_experts}, r.weights.options()).scatter(1, r.experts, r.weights);
 }
 
@@ -74,7 +75,7 @@ at::Tensor MoEImpl::forward(const at::Tensor& x) {
   const int64_t D = x.size(-1);
   const auto flat = x.reshape({-1, D});
   const int64_t N = flat.size(0), K = top_k;
-  const auto r = select_experts(router(flat), router_kind, selection_bias, K);
+  const auto r = select_experts(router(flat), router_kind, selection_bias, K, renormalize);
 
   // The N*K (token, slot) pairs, ordered by expert so each expert's tokens are one contiguous run.
   const auto slot_expert = r.experts.reshape({-1});

@@ -7,6 +7,7 @@
 //                  weights = the chosen s renormalised (DeepSeek V3's auxiliary-loss-free
 //                  balancing: after each training step b_e += rate * sign(mean load - load_e))
 //   y = routed_scale * sum_k w_k expert_k(x) + sum_s shared_s(x)
+// With moe_renormalize off the chosen scores are used as they are (Llama 4).
 // Experts are cfg.mlp MLPs of width cfg.moe_hidden(). Tokens are grouped per expert, so the
 // compute is that of k dense MLPs on the routed tokens, not E.
 #pragma once
@@ -34,6 +35,7 @@ struct MoEImpl : torch::nn::Module {
 
   int64_t n_experts, top_k;
   std::string router_kind;
+  bool renormalize;
   double routed_scale, bias_rate;
   torch::nn::Linear router{nullptr};       // D -> E, no bias
   at::Tensor selection_bias;               // [E] buffer (sigmoid_bias)

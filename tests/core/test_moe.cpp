@@ -188,6 +188,19 @@ TEST(MoE, SelectionBiasChangesChoiceNotWeights) {
   EXPECT_GT(max_abs_diff(y, 2.5 * (0.75 / 1.3 * f(1) + 0.55 / 1.3 * f(2))), 1e-3);
 }
 
+// Without renormalisation (Llama 4) the chosen sigmoid scores weight the experts as they are:
+// scores (1/2, 3/4, 1/4) -> experts 1 and 0 with weights 3/4 and 1/2 (not 0.6 and 0.4).
+TEST(MoE, WithoutRenormalisationTheRawScoresWeight) {
+  auto cfg = moe_cfg(3, 2, "sigmoid_bias", 0, "gelu", /*d_model=*/3);
+  cfg.moe_renormalize = false;
+  auto moe = make_moe(cfg);
+  identity_router(moe);
+  const auto x = at::tensor({0.0, std::log(3.0), -std::log(3.0)}, at::kDouble).view({1, 3});
+  const auto f = [&](int64_t e) { return expert_out(moe, e, x)[0]; };
+  EXPECT_LT(max_abs_diff(moe->forward(x)[0], 0.75 * f(1) + 0.5 * f(0)), kTol);
+  EXPECT_LT(max_abs_diff(moe->forward_dense_reference(x)[0], 0.75 * f(1) + 0.5 * f(0)), kTol);
+}
+
 // Zero router weights make every score sigmoid(0) = 1/2, so with bias (1, 0, 0, 0) and top 1 every
 // token goes to expert 0: load (1, 0, 0, 0), imbalance E = 4. mean load 1/4, so the update is
 // b_0 -= rate (over-loaded) and b_e += rate for the others: (1 - 0.01, 0.01, 0.01, 0.01).
