@@ -93,8 +93,8 @@ int64_t sub_block_size(int64_t C) {
 }
 
 // Channel gate (gamma [.., C, dk]): the decay sits inside the sum over d, so it cannot be one C x C
-// matrix. A full [C, C, dk] difference tensor would cost as much memory as the per-token states we
-// are avoiding, so the chunk is cut into M sub-blocks of S rows:
+// matrix. A full [C, C, dk] difference tensor would keep C dk numbers per token, the same order as
+// the per-token dk dv states we are avoiding, so the chunk is cut into M sub-blocks of S rows:
 // - within a diagonal block, the [S, S, dk] differences are exponentiated directly;
 // - between row block a and earlier columns i, the decay factors through the reference point
 //   rho_a = gamma at the last row before block a: exp(gamma_r - gamma_i) = exp(gamma_r - rho_a) *
