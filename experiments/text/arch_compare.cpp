@@ -181,8 +181,9 @@ class ArchCompare : public Experiment {
     }
     const int64_t need = contexts_.back() + new_tokens_, max_len = vc.get_int("model.max_seq_len", 0);
     if (max_len < need)
-      throw c.error(key, "variant '" + v.name + "': model.max_seq_len " + std::to_string(max_len) +
-                             " is shorter than the longest context + new tokens (" + std::to_string(need) + ")");
+      throw c.error("compare.contexts", "variant '" + v.name + "': model.max_seq_len " + std::to_string(max_len) +
+                                            " is shorter than the longest context + compare.new_tokens (" +
+                                            std::to_string(need) + ")");
     if (vc.get_bool("model.causal", true) == false)
       throw c.error(key, "variant '" + v.name + "': decoding needs a causal model");
   }
