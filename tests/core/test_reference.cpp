@@ -194,7 +194,11 @@ TransformerConfig small_cfg() {
 // element with the naive reference.
 void check_attention(const TransformerConfig& cfg, int64_t window, bool causal, const AttnSpec& spec) {
   torch::manual_seed(1);
-  Attention attn(cfg, window);
+  // Layer 0 of a config whose every layer has this window (0: global).
+  TransformerConfig layer_cfg = cfg;
+  layer_cfg.sliding_window = window;
+  layer_cfg.layer_pattern = window > 0 ? "S" : "G";
+  Attention attn(layer_cfg, /*layer=*/0);
   attn->to(at::kDouble);
   randomize(*attn);
   attn->eval();
