@@ -490,7 +490,11 @@ static std::string shorten_floats(const std::string& text) {
 
 std::string Config::resolved_toml() const {
   std::ostringstream os;
-  os << state_->resolved << "\n";
+  // Basic strings only: toml++ would otherwise write "\n" as a literal string holding a raw
+  // newline, which no TOML reader takes back (and a multi-line one drops its first newline).
+  constexpr auto flags = toml::toml_formatter::default_flags & ~toml::format_flags::allow_multi_line_strings &
+                         ~toml::format_flags::allow_literal_strings;
+  os << toml::toml_formatter{state_->resolved, flags} << "\n";
   return shorten_floats(os.str());
 }
 

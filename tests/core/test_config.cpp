@@ -203,6 +203,17 @@ TEST(Config, MalformedOverrides) {
       "override 'a..b=3' has an empty key"));
 }
 
+// A run's resolved config is read back when it resumes or runs as a sub-run: strings made of
+// newlines (a sampling prompt of "\n") must survive the round trip.
+TEST(Config, ResolvedKeepsNewlineStrings) {
+  auto c = Config::parse("[sample]\nprompt = \"\\n\"\nstop = \"a\\nb\\n\"\n", "n.toml");
+  EXPECT_EQ(c.get_string("sample.prompt", ""), "\n");
+  EXPECT_EQ(c.get_string("sample.stop", ""), "a\nb\n");
+  auto r = Config::parse(c.resolved_toml(), "resolved.toml");
+  EXPECT_EQ(r.get_string("sample.prompt", "x"), "\n") << c.resolved_toml();
+  EXPECT_EQ(r.get_string("sample.stop", "x"), "a\nb\n") << c.resolved_toml();
+}
+
 TEST(Config, ResolvedRecordsValuesAndDefaults) {
   auto c = Config::parse("[model]\nd_model = 64\n", "q.toml", {"train.lr=0.1"});
   c.get_int("model.d_model", 1);
