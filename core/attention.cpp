@@ -7,27 +7,47 @@
 
 namespace beyond {
 
-std::pair<at::Tensor, at::Tensor> LayerCache::append(const at::Tensor& k_new, const at::Tensor& v_new) {
-  const int64_t T = k_new.size(2), needed = len + T;
-  const bool fits = k.defined() && k.size(0) == k_new.size(0) && k.size(2) >= needed &&
-                    k.scalar_type() == k_new.scalar_type() && k.device() == k_new.device();
-  if (!fits) {
-    const int64_t cap = std::max({needed, capacity_hint, k.defined() ? 2 * k.size(2) : int64_t{0}});
+std::pair<at::Tensor, at::Tensor> LayerCache::append(const at::Tensor& k_new, const at::Tensor& v_new, int64_t keep) {
+  const int64_t T = k_new.size(2);
+  const bool same_kind = k.defined() && k.size(0) == k_new.size(0) && k.scalar_type() == k_new.scalar_type() &&
+                         k.device() == k_new.device();
+  TORCH_CHECK(same_kind || len == start, "KV cache: ", len - start, " cached positions have another batch size, dtype ",
+              "or device than the new keys; clear the cache first");
+  const auto move_kept_to = [&](at::Tensor& k_to, at::Tensor& v_to) {
+    const int64_t from = start - base, kept = len - start;
+    if (kept > 0) {
+      // Source and target overlap when the buffer is reused and the gap is shorter than what moves.
+      const bool overlap = k_to.is_same(k) && from < kept;
+      auto k_src = k.narrow(2, from, kept), v_src = v.narrow(2, from, kept);
+      k_to.narrow(2, 0, kept).copy_(overlap ? k_src.clone() : k_src);
+      v_to.narrow(2, 0, kept).copy_(overlap ? v_src.clone() : v_src);
+    }
+    base = start;
+  };
+  // Forgotten positions at the front of a buffer that is about to overflow: slide the kept ones down.
+  if (same_kind && start > base && len - base + T > k.size(2)) move_kept_to(k, v);
+  if (!same_kind || len - base + T > k.size(2)) {
+    const int64_t needed = len - start + T;
+    // A windowed layer never needs more than keep + T positions: no doubling, no hint. Twice keep
+    // lets single-token decoding slide its kept positions down once every keep steps.
+    const int64_t cap = keep > 0 ? std::max(needed, 2 * keep)
+                                 : std::max({needed, capacity_hint, k.defined() ? 2 * k.size(2) : int64_t{0}});
     // Keys and values may differ in width (MLA keeps its latent in k and its rope key in v).
     auto k_sizes = k_new.sizes().vec(), v_sizes = v_new.sizes().vec();
     k_sizes[2] = v_sizes[2] = cap;
     auto k_buf = at::empty(k_sizes, k_new.options()), v_buf = at::empty(v_sizes, v_new.options());
-    if (len > 0) {
-      k_buf.narrow(2, 0, len).copy_(k.narrow(2, 0, len));
-      v_buf.narrow(2, 0, len).copy_(v.narrow(2, 0, len));
-    }
+    if (same_kind) move_kept_to(k_buf, v_buf);
+    else base = start;
     k = k_buf;
     v = v_buf;
   }
-  k.narrow(2, len, T).copy_(k_new);
-  v.narrow(2, len, T).copy_(v_new);
-  len = needed;
-  return {k.narrow(2, 0, len), v.narrow(2, 0, len)};
+  k.narrow(2, len - base, T).copy_(k_new);
+  v.narrow(2, len - base, T).copy_(v_new);
+  len += T;
+  // The views cover start..len-1; no data moves before the next append, so they stay valid.
+  auto out = std::make_pair(k.narrow(2, start - base, len - start), v.narrow(2, start - base, len - start));
+  if (keep > 0) start = std::max(start, len - keep);
+  return out;
 }
 
 at::Tensor attention_mask(int64_t q_len, int64_t k_len, int64_t q_offset, bool causal, int64_t window,
@@ -43,7 +63,9 @@ at::Tensor attention_mask(int64_t q_len, int64_t k_len, int64_t q_offset, bool c
 }
 
 int64_t LayerCache::bytes() const {
-  const auto filled = [&](const at::Tensor& t) { return t.defined() ? t.numel() / t.size(2) * len * t.element_size() : 0; };
+  const auto filled = [&](const at::Tensor& t) {
+    return t.defined() ? t.numel() / t.size(2) * (len - start) * t.element_size() : 0;
+  };
   const auto whole = [](const at::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : int64_t{0}; };
   return filled(k) + filled(v) + whole(state) + whole(conv_state);
 }
@@ -146,12 +168,14 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, bool causal, LayerCache* 
   const int64_t past = cache ? cache->length() : 0;
   q = apply_rope(q, past, rot_dims, rope_theta);
   k = apply_rope(k, past, rot_dims, rope_theta);
-  if (cache) std::tie(k, v) = cache->append(k, v);
+  const int64_t first_key = cache ? cache->start : 0;  // absolute position of the first key attended to
+  // Only a causal window lets the cache forget: no later query looks further back than window - 1.
+  if (cache) std::tie(k, v) = cache->append(k, v, causal && window > 0 ? window - 1 : 0);
   AttendOptions options;
   options.softcap = softcap;
   options.sinks = sinks;
   options.dropout = is_training() ? dropout : 0.0;
-  auto y = attend(q, k, v, causal, past, window, options);
+  auto y = attend(q, k, v, causal, past - first_key, window, options);
   // (B,H,T,hd) -> (B,T,H*hd)
   y = y.transpose(1, 2).reshape({B, T, n_heads * head_dim});
   if (gate_proj) y = y * at::sigmoid(gate_proj(x));

@@ -11,23 +11,29 @@
 namespace beyond {
 
 // What one layer keeps between decoding calls.
-// Attention layers: keys and values in preallocated buffers [B, Hkv, capacity, hd] of which the
-// first length() positions are filled. Buffers are allocated on the first append and double
+// Attention layers: keys and values in preallocated buffers [B, Hkv, capacity, hd] that hold the
+// positions start..len-1 (all of them, from 0, unless a window forgot some). Buffers are allocated on the first append and double
 // when full, so decoding n tokens copies O(n) values, not O(n^2) as concatenation would.
 // MLA layers use the same buffers for their latent ([B, 1, capacity, kv_lora_rank], in k) and
 // their shared rope key ([B, 1, capacity, qk_rope_dim], in v).
+// Causal sliding-window layers forget what no later query can see: after each append only the
+// last keep = window - 1 positions are kept (positions start..len-1, held from slot start - base),
+// and the forgotten front of the buffers is reused, so they stay near window + the longest chunk.
 // Linear-attention layers keep a fixed-size `state` [B, Hv, dk, dv] and `conv_state`, the last
 // kernel-1 inputs of the short convolution [B, channels, kernel-1]; len counts the tokens seen.
 struct LayerCache {
   at::Tensor k, v;
   at::Tensor state, conv_state;
-  int64_t len = 0;
+  int64_t len = 0;    // tokens seen: the absolute position of the next one
+  int64_t start = 0;  // first position kept (0 unless a window forgot some)
+  int64_t base = 0;   // position held in slot 0 of k and v
   int64_t capacity_hint = 0;
   int64_t length() const { return len; }
-  // Bytes held for the filled positions and states (not the spare capacity of the buffers).
+  // Bytes held for the kept positions and states (not the spare capacity of the buffers).
   int64_t bytes() const;
-  // Appends keys/values [B, Hkv, T, hd]; returns all cached keys and values so far (views).
-  std::pair<at::Tensor, at::Tensor> append(const at::Tensor& k_new, const at::Tensor& v_new);
+  // Appends keys/values [B, Hkv, T, hd]; returns the keys and values of positions start..len-1
+  // (views; start as it was before the call). keep > 0: afterwards only the last `keep` are kept.
+  std::pair<at::Tensor, at::Tensor> append(const at::Tensor& k_new, const at::Tensor& v_new, int64_t keep = 0);
 };
 
 // One LayerCache per layer. Positions of new tokens start at length(). `capacity` preallocates
@@ -40,7 +46,7 @@ struct KVCache {
   int64_t length() const { return layers.empty() ? 0 : layers[0].length(); }
   void clear() {
     for (auto& l : layers) {
-      l.len = 0;  // keeps the buffers for the next sequence
+      l.len = l.start = l.base = 0;  // keeps the buffers for the next sequence
       l.state = at::Tensor();
       l.conv_state = at::Tensor();
     }

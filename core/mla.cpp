@@ -50,7 +50,8 @@ at::Tensor MultiHeadLatentAttentionImpl::forward(const at::Tensor& x, bool causa
   const auto kv = kv_down(x);
   auto latent = kv_latent_norm(kv.narrow(-1, 0, kv_lora_rank)).unsqueeze(1);
   auto rope_key = apply_rope(kv.narrow(-1, kv_lora_rank, rope_dim).unsqueeze(1), past, rope_dim, rope_theta);
-  if (cache) std::tie(latent, rope_key) = cache->append(latent, rope_key);
+  const int64_t first_key = cache ? cache->start : 0;  // a causal window forgets as in attention.cpp
+  if (cache) std::tie(latent, rope_key) = cache->append(latent, rope_key, causal && window > 0 ? window - 1 : 0);
 
   // Keys and values of every visible position, rebuilt from the latents: (B,S,r) -> (B,H,S,nope+v).
   const int64_t S = latent.size(2);
@@ -62,7 +63,7 @@ at::Tensor MultiHeadLatentAttentionImpl::forward(const at::Tensor& x, bool causa
   options.scale = 1.0 / std::sqrt(static_cast<double>(nope_dim + rope_dim));
   options.softcap = softcap;
   options.dropout = is_training() ? dropout : 0.0;
-  auto y = attend(q, k, v, causal, past, window, options);
+  auto y = attend(q, k, v, causal, past - first_key, window, options);
   // (B,H,T,v) -> (B,T,H*v)
   return o_proj(y.transpose(1, 2).reshape({B, T, n_heads * v_dim}));
 }

@@ -23,7 +23,10 @@ at::Tensor widen(const at::Tensor& logits) {
 
 // Forgets every cached position from `len` on; the buffers stay for the next append.
 void truncate(KVCache& cache, int64_t len) {
-  for (auto& layer : cache.layers) layer.len = std::min(layer.len, len);
+  for (auto& layer : cache.layers) {
+    TORCH_CHECK(layer.start <= len, "truncate: a sliding window already dropped position ", len);  // causal only
+    layer.len = std::min(layer.len, len);
+  }
 }
 
 }  // namespace

@@ -28,6 +28,7 @@
 #include "core/model.h"
 #include "experiments/bench/bench.h"
 #include "experiments/runner.h"
+#include "experiments/text/decode_speed.h"
 
 namespace beyond {
 namespace {
@@ -279,31 +280,6 @@ TransformerConfig decode_config(const DecodeModel& m, int64_t max_seq_len) {
   return c;
 }
 
-// Where a cache stood after the prefill. Attention layers only append past `len`, and linear
-// layers replace (never modify) their states, so putting len and the states back rewinds it.
-struct CacheMark {
-  std::vector<int64_t> len;
-  std::vector<at::Tensor> state, conv_state;
-};
-
-CacheMark mark(const KVCache& cache) {
-  CacheMark m;
-  for (const auto& l : cache.layers) {
-    m.len.push_back(l.len);
-    m.state.push_back(l.state);
-    m.conv_state.push_back(l.conv_state);
-  }
-  return m;
-}
-
-void rewind(KVCache& cache, const CacheMark& m) {
-  for (size_t i = 0; i < cache.layers.size(); ++i) {
-    cache.layers[i].len = m.len[i];
-    cache.layers[i].state = m.state[i];
-    cache.layers[i].conv_state = m.conv_state[i];
-  }
-}
-
 // Greedy single-token steps from `first`; returns the wall and CPU milliseconds the n steps took.
 std::pair<double, double> decode_steps(LanguageModel& model, KVCache& cache, at::Tensor first, int64_t n) {
   auto token = std::move(first);
@@ -334,12 +310,14 @@ DecodeRow measure_decode(LanguageModel& model, int64_t context, const HybridDeco
   row.prefill_s = ms_since(t0) / 1e3;
   row.cache_bytes = cache.bytes();
   const auto first = logits.select(1, logits.size(1) - 1).argmax(-1, true);
-  const auto after_prefill = mark(cache);
-  decode_steps(model, cache, first, kWarmupTokens);
+  {
+    auto warm = copy_cache(cache);
+    decode_steps(model, warm, first, kWarmupTokens);
+  }
   std::vector<double> ms, cpu_ms;
   for (int64_t r = 0; r < args.repeats; ++r) {
-    rewind(cache, after_prefill);
-    const auto [wall, cpu] = decode_steps(model, cache, first, args.new_tokens);
+    auto from_prefill = copy_cache(cache);  // every repeat decodes after the same context
+    const auto [wall, cpu] = decode_steps(model, from_prefill, first, args.new_tokens);
     ms.push_back(wall);
     cpu_ms.push_back(cpu);
   }

@@ -206,6 +206,53 @@ TEST(ModelKVCache, SlidingWindow) {
   check_cache(cfg);
 }
 
+// A causal sliding layer keeps only what a later query can see (the last window - 1 positions)
+// in a buffer of at most max(2 (window - 1), window - 1 + chunk), yet decodes exactly as the full
+// pass over the whole sequence; the global layer keeps everything. Feeds of 1 (kept positions
+// slid down over themselves), 2 and 7 tokens (longer than the window), through SDPA and through
+// the explicit path (soft-capping), and for MLA's latent cache.
+TEST(ModelKVCache, SlidingWindowForgetsWhatNoQueryCanSee) {
+  for (const std::string variant : {"sdpa", "softcap", "mla"}) {
+    auto cfg = tiny_cfg();
+    if (variant == "softcap") cfg.attn_softcap = 5.0;
+    if (variant == "mla") {
+      cfg.attention = "mla";
+      cfg.mla_kv_lora_rank = 10;
+      cfg.mla_qk_rope_dim = 4;
+    }
+    cfg.positional = "rope";
+    cfg.rope_theta = 100.0;
+    cfg.max_seq_len = 48;
+    cfg.sliding_window = 4;
+    cfg.layer_pattern = "SG";
+    torch::manual_seed(9);
+    LanguageModel m(cfg);
+    m->to(at::kDouble);
+    m->eval();
+    const int64_t T = 40, keep = cfg.sliding_window - 1;
+    const auto tokens = at::randint(cfg.vocab_size, {2, T}, at::kLong);
+    const auto full = m(tokens);
+    for (const int64_t feed : {1, 2, 7}) {
+      auto cache = m->make_cache(T);
+      std::vector<at::Tensor> parts;
+      for (int64_t t = 0; t < T; t += feed) {
+        const int64_t n = std::min(feed, T - t);
+        parts.push_back(m(tokens.narrow(1, t, n), &cache));
+        const auto& local = cache.layers[0];
+        EXPECT_EQ(local.length(), t + n);
+        EXPECT_EQ(local.start, std::max<int64_t>(0, t + n - keep)) << "feed " << feed << " at " << t;
+        EXPECT_LE(local.k.size(2), std::max(2 * keep, keep + feed)) << "the window's buffer stays small";
+        EXPECT_EQ(cache.layers[1].start, 0);
+      }
+      EXPECT_LT((at::cat(parts, 1) - full).abs().max().item<double>(), 1e-10) << "feed " << feed << " " << variant;
+      // k and v (MLA: latent and rope key) per position, batch 2, float64: T on the global layer, keep on the local.
+      const int64_t per_position = variant == "mla" ? 2 * (cfg.mla_kv_lora_rank + cfg.mla_qk_rope_dim) * 8
+                                                    : 2 * 2 * cfg.kv_heads() * cfg.dim_per_head() * 8;
+      EXPECT_EQ(cache.bytes(), per_position * (T + keep)) << variant;
+    }
+  }
+}
+
 TEST(ModelKVCache, Float32) {
   // The dtype models actually run in: same check at float32 precision.
   auto cfg = tiny_cfg();
