@@ -16,21 +16,17 @@
 #include "experiments/text/decode_speed.h"
 #include "experiments/text/text_lm.h"
 #include "experiments/text/text_model.h"
+#include "experiments/variants.h"
 
 namespace fs = std::filesystem;
 
 namespace beyond {
 namespace {
 
-struct Variant {
-  std::string name, label;
-  std::vector<std::string> overrides;
-};
-
 // What one trained variant measured.
 struct Result {
   std::string layers;  // the layer kinds, e.g. "LLLG"
-  bool linear = false;
+  bool hybrid = false;  // some layers keep a bounded cache (linear attention or a sliding window)
   double val_loss = NAN, val_bpc = NAN, parameters = NAN, train_tok_s = NAN, train_seconds = NAN;
   std::vector<DecodeSpeed> decode;  // one per context
 };
@@ -131,7 +127,7 @@ class ArchCompare : public Experiment {
     repeats_ = c.get_int("compare.repeats", 3, 1, 1000);
     prefill_chunk_ = c.get_int("compare.prefill_chunk", 512, 1, 1 << 20);
     loss_tolerance_ = c.get_float("compare.loss_tolerance", 0.05, 0.0, 10.0);
-    read_variants(c);
+    variants_ = read_variants(c, "compare.order");
     for (const auto& v : variants_) check_variant(c, v);
   }
 
@@ -145,7 +141,15 @@ class ArchCompare : public Experiment {
     }
     Metrics m;
     std::vector<Result> results;
-    for (const auto& v : variants_) results.push_back(measure(ctx, v, m));
+    std::vector<TextModel> models;
+    for (const auto& v : variants_) {
+      results.push_back(read_training(ctx, v));
+      models.push_back(load_text_model(ctx.dir->file(v.name)));
+      results.back().layers = layer_kinds(models.back().model->cfg);
+      results.back().hybrid = results.back().layers.find_first_of("LS") != std::string::npos;
+    }
+    measure_decoding_all(ctx, models, results);
+    for (size_t i = 0; i < variants_.size(); ++i) add_metrics(variants_[i], results[i], m);
     check_claims(results, m);
     write_plot_data(ctx, results);
     const bool plotted = run_plot_script("plot_arch_compare.py", ctx.dir->path(), "arch_compare.png");
@@ -156,20 +160,6 @@ class ArchCompare : public Experiment {
   std::string report_markdown() const override { return report_; }
 
  private:
-  void read_variants(Config& c) {
-    const auto order = c.get_string_list("compare.order", c.keys("variants"));
-    if (order.empty()) throw c.error("compare.order", "no variants ([variants.<name>] tables)");
-    variants_.clear();
-    for (const auto& name : order) {
-      const std::string k = "variants." + name;
-      if (!c.has(k)) throw c.error("compare.order", "compare.order names '" + name + "' but there is no [" + k + "] table");
-      variants_.push_back({name, c.get_string(k + ".label", name), c.get_string_list(k + ".overrides", {})});
-    }
-    for (const auto& name : c.keys("variants"))
-      if (std::find(order.begin(), order.end(), name) == order.end())
-        throw c.error("variants." + name, "variant '" + name + "' is not listed in compare.order");
-  }
-
   // Every variant resolves as a text_lm config and fits the longest context, before anything trains.
   void check_variant(Config& c, const Variant& v) {
     const std::string key = "variants." + v.name + ".overrides";
@@ -206,11 +196,12 @@ class ArchCompare : public Experiment {
 
   nlohmann::json decode_settings(const std::string& checkpoint) const {
     return {{"contexts", contexts_}, {"new_tokens", new_tokens_}, {"repeats", repeats_}, {"prefill_chunk", prefill_chunk_},
-            {"threads", at::get_num_threads()}, {"checkpoint", fs::path(checkpoint).filename().string()}};
+            {"threads", at::get_num_threads()}, {"checkpoint", fs::path(checkpoint).filename().string()},
+            {"interleaved", variants_.size()}};
   }
 
-  // Reads the variant's training results and measures (or reuses) its decoding.
-  Result measure(RunContext& ctx, const Variant& v, Metrics& m) {
+  // The variant's training results: its summary.json and training tokens per second.
+  Result read_training(RunContext& ctx, const Variant& v) const {
     const std::string dir = ctx.dir->file(v.name);
     const auto summary = read_json(dir + "/summary.json");
     if (!summary.is_object()) throw RunError("arch_compare: " + dir + "/summary.json is missing or malformed");
@@ -223,29 +214,57 @@ class ArchCompare : public Experiment {
     const double tokens_per_step = static_cast<double>(vc.get_int("train.batch_size", 12) * vc.get_int("train.block_size", 64) *
                                                        vc.get_int("train.grad_accum", 1));
     r.train_tok_s = train_tokens_per_second(dir, tokens_per_step);
+    return r;
+  }
 
-    TextModel tm = load_text_model(dir);
-    r.layers = layer_kinds(tm.model->cfg);
-    r.linear = tm.model->cfg.has_linear_layers();
-    const auto settings = decode_settings(tm.checkpoint);
-    const auto saved = read_json(dir + "/decode.json");
-    if (saved.is_object() && saved.value("settings", nlohmann::json()) == settings) {
-      log::info("arch_compare: " + v.name + ": decoding already measured (" + dir + "/decode.json)");
-      for (const auto& row : saved["rows"]) r.decode.push_back(from_json(row));
-    } else {
-      nlohmann::json rows = nlohmann::json::array();
-      for (int64_t L : contexts_) {
-        DecodeSpeedOptions opt;
-        opt.prefill_chunk = prefill_chunk_;
-        r.decode.push_back(measure_decoding(tm.model, L, new_tokens_, static_cast<int>(repeats_), {}, opt));
-        const auto& d = r.decode.back();
-        log::info("arch_compare: " + v.name + " context " + std::to_string(L) + ": " + fixed(d.tokens_per_second, 1) +
-                  " tok/s, cache " + mb(d.cache_bytes) + " MB (prefill " + fixed(d.prefill_seconds, 2) + " s)");
-        rows.push_back(to_json(d));
-      }
-      write_file_atomic(dir + "/decode.json", nlohmann::json{{"settings", settings}, {"rows", rows}}.dump(2));
+  // Decoding speed of every variant at every context, or the saved rows when every variant's
+  // decode.json was measured with these settings. The repeats are interleaved: round r times each
+  // variant at each context once, so a slow spell of the machine lands on all of them alike.
+  void measure_decoding_all(RunContext& ctx, std::vector<TextModel>& models, std::vector<Result>& results) {
+    std::vector<nlohmann::json> settings;
+    bool all_saved = true;
+    for (size_t i = 0; i < variants_.size(); ++i) {
+      settings.push_back(decode_settings(models[i].checkpoint));
+      const auto saved = read_json(ctx.dir->file(variants_[i].name) + "/decode.json");
+      all_saved = all_saved && saved.is_object() && saved.value("settings", nlohmann::json()) == settings[i];
     }
+    if (all_saved) {
+      log::info("arch_compare: decoding already measured (decode.json of every variant)");
+      for (size_t i = 0; i < variants_.size(); ++i)
+        for (const auto& row : read_json(ctx.dir->file(variants_[i].name) + "/decode.json")["rows"])
+          results[i].decode.push_back(from_json(row));
+      return;
+    }
+    DecodeSpeedOptions opt;
+    opt.prefill_chunk = prefill_chunk_;
+    std::vector<std::vector<PrefilledContext>> prefilled(variants_.size());
+    for (size_t i = 0; i < variants_.size(); ++i)
+      for (int64_t L : contexts_) {
+        prefilled[i].push_back(prefill_context(models[i].model, L, new_tokens_, {}, opt));
+        const auto& d = prefilled[i].back().speed;
+        log::info("arch_compare: " + variants_[i].name + " context " + std::to_string(L) + ": cache " + mb(d.cache_bytes) +
+                  " MB (prefill " + fixed(d.prefill_seconds, 2) + " s)");
+      }
+    for (int64_t r = 0; r < repeats_; ++r) {
+      for (size_t i = 0; i < variants_.size(); ++i)
+        for (auto& p : prefilled[i]) time_decoding_repeat(models[i].model, p);
+      log::info("arch_compare: decoding round " + std::to_string(r + 1) + " of " + std::to_string(repeats_) + " timed");
+    }
+    for (size_t i = 0; i < variants_.size(); ++i) {
+      nlohmann::json rows = nlohmann::json::array();
+      for (auto& p : prefilled[i]) {
+        summarise_repeats(p.speed);
+        log::info("arch_compare: " + variants_[i].name + " context " + std::to_string(p.speed.context) + ": " +
+                  fixed(p.speed.tokens_per_second, 1) + " tok/s");
+        results[i].decode.push_back(p.speed);
+        rows.push_back(to_json(p.speed));
+      }
+      write_file_atomic(ctx.dir->file(variants_[i].name) + "/decode.json",
+                        nlohmann::json{{"settings", settings[i]}, {"rows", rows}}.dump(2));
+    }
+  }
 
+  static void add_metrics(const Variant& v, const Result& r, Metrics& m) {
     const std::string p = v.name + "_";
     m[p + "val_loss"] = r.val_loss;
     m[p + "val_bpc"] = r.val_bpc;
@@ -259,7 +278,6 @@ class ArchCompare : public Experiment {
       m[p + "cache_bytes_" + L] = static_cast<double>(d.cache_bytes);
       m[p + "cache_formula_bytes_" + L] = static_cast<double>(d.formula_bytes);
     }
-    return r;
   }
 
   // Cache growth from the shortest to the longest context, in bytes.
@@ -269,8 +287,9 @@ class ArchCompare : public Experiment {
   // Decoding speed at the shortest context over the speed at the longest (1: flat).
   static double slowdown(const Result& r) { return r.decode.front().tokens_per_second / r.decode.back().tokens_per_second; }
 
-  // The config's claims, against the first variant: similar validation loss; each linear hybrid's
-  // cache grows by about a quarter of the reference's; its decoding slows down less with context.
+  // The config's claims, against the first variant: similar validation loss; each hybrid's cache
+  // (linear or sliding layers beside full ones) grows by about a quarter of the reference's; its
+  // decoding slows down less with context.
   void check_claims(const std::vector<Result>& results, Metrics& m) {
     const Result& ref = results.front();
     claims_.clear();
@@ -284,7 +303,7 @@ class ArchCompare : public Experiment {
     bool quarter = true, flatter = true, any = false;
     std::string quarter_detail, flatter_detail;
     for (size_t i = 1; i < results.size(); ++i) {
-      if (!results[i].linear) continue;
+      if (!results[i].hybrid) continue;
       any = true;
       const double share = growth(results[i]) / growth(ref);
       quarter = quarter && std::abs(share - 0.25) <= 0.05;
@@ -293,11 +312,11 @@ class ArchCompare : public Experiment {
       flatter_detail += " " + variants_[i].label + " " + fixed(slowdown(results[i]), 2) + "x;";
     }
     if (!any) return;
-    claims_.push_back({"the linear hybrids' cache grows by 1/4 (± 0.05) of " + variants_.front().label + "'s from " +
+    claims_.push_back({"the hybrids' cache grows by 1/4 (± 0.05) of " + variants_.front().label + "'s from " +
                            context_label(contexts_.front()) + " to " + context_label(contexts_.back()) + " tokens:" +
                            quarter_detail,
                        quarter});
-    claims_.push_back({"the linear hybrids' decoding slows down less than " + variants_.front().label + "'s (" +
+    claims_.push_back({"the hybrids' decoding slows down less than " + variants_.front().label + "'s (" +
                            fixed(slowdown(ref), 2) + "x) from " + context_label(contexts_.front()) + " to " +
                            context_label(contexts_.back()) + ":" + flatter_detail,
                        flatter});
@@ -342,15 +361,15 @@ class ArchCompare : public Experiment {
     md += "\n## Decoding against context\n\nBatch 1, " + std::to_string(at::get_num_threads()) + " thread(s): the cache is filled by " +
           "prefilling the context (random tokens, " + std::to_string(prefill_chunk_) + " per call), then " +
           std::to_string(new_tokens_) + " greedy single-token steps are timed; the median of " + std::to_string(repeats_) +
-          " repeats.\n\nDecoding tokens per second:\n\n" + head + "\n" + rule + "\n";
+          " repeats, interleaved over variants and contexts.\n\nDecoding tokens per second:\n\n" + head + "\n" + rule + "\n";
     for (size_t i = 0; i < results.size(); ++i) {
       md += "| " + variants_[i].label + " |";
       for (const auto& d : results[i].decode) md.append(" ").append(fixed(d.tokens_per_second, 1)).append(" |");
       md += "\n";
     }
-    md += "\nCache MiB after the prefill, measured (`KVCache::bytes()`) / the formula of `core/cache_memory.h` (sliding layers "
-          "capped at their window). Our cache keeps every position on sliding-window layers too (it is not a ring buffer), "
-          "so their measured bytes grow like full attention's while the formula's stop at the window:\n\n" +
+    md += "\nCache MiB after the prefill, measured (`KVCache::bytes()`) / the formula of `core/cache_memory.h`. Sliding "
+          "layers keep the last window - 1 positions between calls, the formula counts the window (the peak within a "
+          "step):\n\n" +
           head + "\n" + rule + "\n";
     for (size_t i = 0; i < results.size(); ++i) {
       md += "| " + variants_[i].label + " |";

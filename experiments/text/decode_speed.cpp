@@ -66,17 +66,18 @@ KVCache copy_cache(const KVCache& cache) {
     to.state = copy(from.state);
     to.conv_state = copy(from.conv_state);
     to.len = from.len;
+    to.start = from.start;
+    to.base = from.base;
     to.capacity_hint = from.capacity_hint;
   }
   return out;
 }
 
-DecodeSpeed measure_decoding(LanguageModel& model, int64_t context, int64_t new_tokens, int repeats,
-                             const std::vector<int64_t>& prompt, const DecodeSpeedOptions& options) {
+PrefilledContext prefill_context(LanguageModel& model, int64_t context, int64_t new_tokens,
+                                 const std::vector<int64_t>& prompt, const DecodeSpeedOptions& options) {
   const TransformerConfig& cfg = model->cfg;
   if (!cfg.causal) throw InputError("decoding speed needs a causal model (this one is bidirectional)");
-  if (context < 1 || new_tokens < 1 || repeats < 1)
-    throw InputError("decoding speed: context, new tokens and repeats must be at least 1");
+  if (context < 1 || new_tokens < 1) throw InputError("decoding speed: context and new tokens must be at least 1");
   if (context + new_tokens > cfg.max_seq_len)
     throw InputError("decoding speed: context " + std::to_string(context) + " + " + std::to_string(new_tokens) +
                      " new tokens exceed the model's max_seq_len " + std::to_string(cfg.max_seq_len));
@@ -89,27 +90,44 @@ DecodeSpeed measure_decoding(LanguageModel& model, int64_t context, int64_t new_
   const auto tokens = prompt.empty() ? random_tokens(context, cfg.vocab_size, options.seed)
                                      : std::vector<int64_t>(prompt.begin(), prompt.begin() + context);
 
-  DecodeSpeed r;
-  r.context = context;
-  r.new_tokens = new_tokens;
   // Room for the new tokens from the start: no buffer doubling (a copy of the whole cache) inside the timing.
-  KVCache cache = model->make_cache(context + new_tokens);
-  auto t0 = Clock::now();
-  const int64_t first = prefill(model, tokens, std::max<int64_t>(1, options.prefill_chunk), cache, device);
+  PrefilledContext p{model->make_cache(context + new_tokens), 0, {}};
+  p.speed.context = context;
+  p.speed.new_tokens = new_tokens;
+  const auto t0 = Clock::now();
+  p.first = prefill(model, tokens, std::max<int64_t>(1, options.prefill_chunk), p.cache, device);
   synchronize(device);
-  r.prefill_seconds = seconds_since(t0);
-  r.cache_bytes = cache.bytes();
-  r.formula_bytes = total_cache_bytes(cache_memory(cfg, element_bytes, element_bytes), context);
+  p.speed.prefill_seconds = seconds_since(t0);
+  p.speed.cache_bytes = p.cache.bytes();
+  p.speed.formula_bytes = total_cache_bytes(cache_memory(cfg, element_bytes, element_bytes), context);
+  time_steps(model, p.cache, p.first, std::min<int64_t>(8, new_tokens), device);  // warm-up: first-call allocations
+  return p;
+}
 
-  time_steps(model, cache, first, std::min<int64_t>(8, new_tokens), device);  // warm-up: first-call allocations
-  for (int i = 0; i < repeats; ++i)
-    r.repeat_ms.push_back(1e3 * time_steps(model, cache, first, new_tokens, device) / static_cast<double>(new_tokens));
-  auto sorted = r.repeat_ms;
+double time_decoding_repeat(LanguageModel& model, PrefilledContext& p) {
+  c10::InferenceMode guard;
+  const at::Device device = model->embed_tokens->weight.device();
+  const double ms = 1e3 * time_steps(model, p.cache, p.first, p.speed.new_tokens, device) /
+                    static_cast<double>(p.speed.new_tokens);
+  p.speed.repeat_ms.push_back(ms);
+  return ms;
+}
+
+void summarise_repeats(DecodeSpeed& d) {
+  auto sorted = d.repeat_ms;
   std::sort(sorted.begin(), sorted.end());
   const size_t n = sorted.size();
-  r.ms_per_token = n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-  r.tokens_per_second = 1e3 / std::max(r.ms_per_token, 1e-12);
-  return r;
+  d.ms_per_token = n == 0 ? 0.0 : n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+  d.tokens_per_second = n == 0 ? 0.0 : 1e3 / std::max(d.ms_per_token, 1e-12);
+}
+
+DecodeSpeed measure_decoding(LanguageModel& model, int64_t context, int64_t new_tokens, int repeats,
+                             const std::vector<int64_t>& prompt, const DecodeSpeedOptions& options) {
+  if (repeats < 1) throw InputError("decoding speed: repeats must be at least 1");
+  auto p = prefill_context(model, context, new_tokens, prompt, options);
+  for (int i = 0; i < repeats; ++i) time_decoding_repeat(model, p);
+  summarise_repeats(p.speed);
+  return p.speed;
 }
 
 }  // namespace beyond

@@ -32,6 +32,22 @@ struct DecodeSpeed {
 DecodeSpeed measure_decoding(LanguageModel& model, int64_t context, int64_t new_tokens, int repeats,
                              const std::vector<int64_t>& prompt = {}, const DecodeSpeedOptions& options = {});
 
+// The pieces of measure_decoding, for callers that interleave the timing of several models and
+// contexts (so that a slow spell of a shared machine hits them all alike).
+struct PrefilledContext {
+  KVCache cache;      // after the prefill; every timing decodes from a copy of it
+  int64_t first = 0;  // the greedy token after the context
+  DecodeSpeed speed;  // context, new_tokens, prefill_seconds, cache_bytes, formula_bytes so far
+};
+// Checks as measure_decoding does, prefills and runs a short warm-up from a copy of the cache.
+PrefilledContext prefill_context(LanguageModel& model, int64_t context, int64_t new_tokens,
+                                 const std::vector<int64_t>& prompt = {}, const DecodeSpeedOptions& options = {});
+// One repeat: milliseconds per token of p.speed.new_tokens greedy steps from a copy of p.cache;
+// also appended to p.speed.repeat_ms.
+double time_decoding_repeat(LanguageModel& model, PrefilledContext& p);
+// ms_per_token (the median repeat) and tokens_per_second from d.repeat_ms.
+void summarise_repeats(DecodeSpeed& d);
+
 // A deep copy of a cache (buffers with their spare capacity, states), so decoding from the copy
 // leaves the original as it was.
 KVCache copy_cache(const KVCache& cache);
