@@ -67,6 +67,9 @@ at::Tensor BlockImpl::forward(const at::Tensor& x_in, bool causal, LayerCache* c
   } else if (placement == "post") {
     x = norm_mix(attn_norm, add_residual(x, drop(mix(x, causal, cache))));
     if (mlp_norm) x = mlp_norm(add_residual(x, drop(channel(x))));
+  } else if (placement == "reordered") {
+    x = add_residual(x, drop(norm_mix(attn_norm, mix(x, causal, cache))));
+    if (mlp_norm) x = add_residual(x, drop(mlp_norm(channel(x))));
   } else {  // sandwich
     x = x + drop(norm_mix(attn_post_norm, mix(norm_mix(attn_norm, x), causal, cache)));
     if (mlp_norm) x = x + drop(mlp_post_norm(channel(mlp_norm(x))));

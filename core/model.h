@@ -14,10 +14,11 @@
 
 namespace beyond {
 
-// norm(s) + token mixer + channel MLP + residuals, in pre, post or sandwich placement:
-//   pre:      x = x + f(norm(x))
-//   post:     x = norm(x + f(x))
-//   sandwich: x = x + post_norm(f(norm(x)))
+// norm(s) + token mixer + channel MLP + residuals, in pre, post, sandwich or reordered placement:
+//   pre:       x = x + f(norm(x))
+//   post:      x = norm(x + f(x))
+//   sandwich:  x = x + post_norm(f(norm(x)))
+//   reordered: x = x + norm(f(x))   (OLMo 2: the stream is never normalised, the sublayers' outputs are)
 // The token mixer is the layer's kind in cfg.layer_pattern: attention (multi-head or latent) or
 // linear attention; or TRM's mlp_t, which mixes along the sequence, so its norms run over the
 // sequence axis. The channel MLP is dense, or a mixture of experts on cfg.is_moe_layer layers.

@@ -24,7 +24,7 @@ TransformerConfig TransformerConfig::from_config(Config& c, const std::string& t
   m.norm_scale = c.get_bool(k("norm_scale"), m.norm_scale);
   m.norm_eps = c.get_float(k("norm_eps"), m.norm_eps, 0.0, 1.0);
   m.norm_offset = c.get_bool(k("norm_offset"), m.norm_offset);
-  m.norm_placement = c.get_choice(k("norm_placement"), m.norm_placement, {"pre", "post", "sandwich"});
+  m.norm_placement = c.get_choice(k("norm_placement"), m.norm_placement, {"pre", "post", "sandwich", "reordered"});
   m.qk_norm = c.get_bool(k("qk_norm"), m.qk_norm);
   m.qk_norm_scope = c.get_choice(k("qk_norm_scope"), m.qk_norm_scope, {"head", "projection"});
   m.positional = c.get_choice(k("positional"), m.positional, {"rope", "partial_rope", "nope", "learned", "none"});

@@ -23,7 +23,7 @@ struct TransformerConfig {
   bool norm_scale = true;           // learnable scale in the norms (TRM uses none)
   double norm_eps = 1e-5;
   bool norm_offset = false;            // RMSNorm scales by (1 + w) with w starting at 0 (Gemma 3, Qwen3-Next)
-  std::string norm_placement = "pre";  // pre | post | sandwich
+  std::string norm_placement = "pre";  // pre | post | sandwich | reordered (x + norm(f(x)), OLMo 2)
   bool qk_norm = false;                // RMSNorm of q and k (full attention layers)
   std::string qk_norm_scope = "head";  // head: per head, shared weight | projection: over all heads' q (or k) at once (OLMo 2, MiniMax-M2)
   std::string positional = "rope";     // rope | partial_rope | nope | learned | none

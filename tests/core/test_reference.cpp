@@ -16,46 +16,15 @@
 #include "core/attention.h"
 #include "core/layers.h"
 #include "core/model.h"
+#include "tests/core/eigen_reference.h"
 
 using namespace beyond;
 
 namespace {
 
-using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using Vec = Eigen::VectorXd;
+using namespace beyond::eigen_ref;
 
 constexpr double kTol = 1e-10;
-
-// A 2-D tensor (or [T, ...] flattened to 2-D) copied into Eigen.
-Mat to_mat(const at::Tensor& t) {
-  const auto c = t.detach().to(at::kDouble).contiguous().view({t.size(0), -1});
-  return Eigen::Map<const Mat>(c.data_ptr<double>(), c.size(0), c.size(1));
-}
-
-Vec to_vec(const at::Tensor& t) {
-  const auto c = t.detach().to(at::kDouble).contiguous();
-  return Eigen::Map<const Vec>(c.data_ptr<double>(), c.numel());
-}
-
-double max_abs_diff(const Mat& a, const Mat& b) {
-  EXPECT_EQ(a.rows(), b.rows());
-  EXPECT_EQ(a.cols(), b.cols());
-  return (a - b).cwiseAbs().maxCoeff();
-}
-
-// Gives every parameter random values, so that unit norm scales or zero biases cannot hide a
-// missing or misplaced term.
-void randomize(torch::nn::Module& m) {
-  at::NoGradGuard no_grad;
-  for (auto& p : m.parameters()) p.normal_(0.0, 0.3);
-}
-
-// y = x W^T + b, row by row.
-Mat ref_linear(const torch::nn::Linear& l, const Mat& x) {
-  Mat y = x * to_mat(l->weight).transpose();
-  if (l->bias.defined()) y.rowwise() += to_vec(l->bias).transpose();
-  return y;
-}
 
 // One row: RMSNorm x / sqrt(mean(x^2) + eps) * w, LayerNorm (x - mean) / sqrt(var + eps) * w + b.
 Vec ref_norm_row(const std::string& kind, const Vec& x, double eps, const Vec* w, const Vec* b) {
@@ -380,7 +349,7 @@ TEST(ReferenceNorm, LayerNormWithoutBias) { check_norm("layernorm", true, false)
 // ---------------------------------------------------------------------------------------------
 // Block
 
-// Naive pre / post / sandwich block over one sequence, from the documented formulas.
+// Naive pre / post / sandwich / reordered block over one sequence, from the documented formulas.
 Mat ref_block(BlockImpl& b, const Mat& x, const TransformerConfig& cfg, const AttnSpec& s) {
   const auto attn = [&](const Mat& h) { return ref_attention(*b.attn, h, s); };
   const auto mlp = [&](const Mat& h) { return ref_mlp(cfg.mlp, *b.mlp, h); };
@@ -392,6 +361,10 @@ Mat ref_block(BlockImpl& b, const Mat& x, const TransformerConfig& cfg, const At
   if (cfg.norm_placement == "post") {
     const Mat h = norm(b.attn_norm, x + attn(x));
     return norm(b.mlp_norm, h + mlp(h));
+  }
+  if (cfg.norm_placement == "reordered") {  // OLMo 2
+    const Mat h = x + norm(b.attn_norm, attn(x));
+    return h + norm(b.mlp_norm, mlp(h));
   }
   const Mat h = x + norm(b.attn_post_norm, attn(norm(b.attn_norm, x)));
   return h + norm(b.mlp_post_norm, mlp(norm(b.mlp_norm, h)));
@@ -428,6 +401,13 @@ TEST(ReferenceBlock, Sandwich) {
   auto cfg = block_cfg("sandwich");
   Block block(cfg, 0);
   EXPECT_TRUE(block->attn_post_norm && block->mlp_post_norm);
+  check_block(cfg, {4, 2, 8, 8});
+}
+
+TEST(ReferenceBlock, ReorderedNormsTheSublayerOutputs) {
+  auto cfg = block_cfg("reordered");
+  Block block(cfg, 0);
+  EXPECT_FALSE(block->attn_post_norm || block->mlp_post_norm);
   check_block(cfg, {4, 2, 8, 8});
 }
 

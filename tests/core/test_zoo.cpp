@@ -125,7 +125,7 @@ const std::map<std::string, Claims>& claims() {
         [](const TransformerConfig& c) {
           EXPECT_EQ(c.kv_heads(), c.n_heads);  // MHA
           EXPECT_EQ(c.qk_norm_scope, "projection");
-          EXPECT_NE(c.norm_placement, "pre");
+          EXPECT_EQ(c.norm_placement, "reordered");
           EXPECT_EQ(c.rope_theta, 5e5);
         }}},
       {"gemma3",
