@@ -18,22 +18,18 @@
 #include "core/log/log.h"
 #include "core/run.h"
 #include "experiments/runner.h"
+#include "experiments/variants.h"
 
 namespace fs = std::filesystem;
 
 namespace beyond {
 namespace {
 
-struct Variant {
-  std::string name, label;
-  std::vector<std::string> overrides;
-  double paper = std::nan("");  // percent
-};
-
 struct Sweep {
   std::string base, dir, metric, description, name;
   int64_t jobs = 1, test_time_steps = 0;
   std::vector<Variant> variants;
+  std::vector<double> paper;  // per variant, percent (NaN: none)
 };
 
 Sweep read_sweep(const std::string& path, const std::vector<std::string>& overrides) {
@@ -47,21 +43,11 @@ Sweep read_sweep(const std::string& path, const std::vector<std::string>& overri
   s.description = c.get_string("sweep.description", "");
   s.jobs = c.get_int("sweep.jobs", 1, 1, 16);
   s.test_time_steps = c.get_int("sweep.test_time_steps", 0, 0, 1024);
-  const auto order = c.get_string_list("sweep.order", c.keys("variants"));
-  if (order.empty()) throw c.error("sweep.order", "the sweep has no variants ([variants.<name>] tables)");
-  for (const auto& name : order) {
-    const std::string k = "variants." + name;
-    if (!c.has(k)) throw c.error("sweep.order", "sweep.order names '" + name + "' but there is no [" + k + "] table");
-    Variant v;
-    v.name = name;
-    v.label = c.get_string(k + ".label", name);
-    v.overrides = c.get_string_list(k + ".overrides", {});
-    if (c.has(k + ".paper")) v.paper = c.get_float(k + ".paper", 0.0, 0.0, 100.0);
-    s.variants.push_back(std::move(v));
+  s.variants = read_variants(c, "sweep.order");
+  for (const auto& v : s.variants) {
+    const std::string k = "variants." + v.name + ".paper";
+    s.paper.push_back(c.has(k) ? c.get_float(k, 0.0, 0.0, 100.0) : std::nan(""));
   }
-  for (const auto& name : c.keys("variants"))
-    if (std::find(order.begin(), order.end(), name) == order.end())
-      throw c.error("variants." + name, "variant '" + name + "' is not listed in sweep.order");
   c.check_all_used();
   return s;
 }
@@ -109,9 +95,13 @@ void write_report(const Sweep& s) {
         "counts a change within 1 point as no change.\n\n";
   md += "| variant | ours | cell | train s | paper | ours − ref | paper − ref | direction reproduces |\n|---|---|---|---|---|---|---|---|\n";
   const auto& ref = s.variants.front();
+  const double paper_ref = s.paper.front();
   const auto ref_summary = read_json(s.dir + "/" + ref.name + "/summary.json");
   const double ours_ref = ref_summary.is_object() ? 100.0 * ref_summary.value(s.metric, std::nan("")) : std::nan("");
-  for (const auto& v : s.variants) {
+  for (size_t i = 0; i < s.variants.size(); ++i) {
+    const Variant& v = s.variants[i];
+    const double paper = s.paper[i];
+    const bool is_ref = i == 0;
     const auto j = read_json(s.dir + "/" + v.name + "/summary.json");
     const bool ok = j.is_object() && j.value("status", "") == "completed";
     const double ours = ok ? 100.0 * j.value(s.metric, std::nan("")) : std::nan("");
@@ -120,8 +110,8 @@ void write_report(const Sweep& s) {
     char secs_s[32];
     std::snprintf(secs_s, sizeof secs_s, "%.0f", secs);
     md += "| " + v.label + " | " + (ok ? pct(ours) : "not finished") + " | " + pct(cell) + " | " + (ok ? secs_s : "–") + " | " +
-          pct(v.paper) + " | " + (&v == &ref ? "–" : pct(ours - ours_ref)) + " | " +
-          (&v == &ref ? "–" : pct(v.paper - ref.paper)) + " | " + (&v == &ref ? "reference" : direction(ours, ours_ref, v.paper, ref.paper)) +
+          pct(paper) + " | " + (is_ref ? "–" : pct(ours - ours_ref)) + " | " + (is_ref ? "–" : pct(paper - paper_ref)) +
+          " | " + (is_ref ? "reference" : direction(ours, ours_ref, paper, paper_ref)) +
           " |\n";
   }
   if (s.test_time_steps > 0) {

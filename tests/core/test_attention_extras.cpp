@@ -16,46 +16,20 @@
 #include "core/attention.h"
 #include "core/layers.h"
 #include "core/mla.h"
+#include "tests/core/eigen_reference.h"
 
 using namespace beyond;
 
 namespace {
 
-using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using Vec = Eigen::VectorXd;
+using namespace beyond::eigen_ref;
+using beyond::eigen_ref::max_abs_diff;  // overloaded below for tensors
 
 constexpr double kTol = 1e-10;
-
-Mat to_mat(const at::Tensor& t) {
-  const auto c = t.detach().to(at::kDouble).contiguous().view({t.size(0), -1});
-  return Eigen::Map<const Mat>(c.data_ptr<double>(), c.size(0), c.size(1));
-}
-
-Vec to_vec(const at::Tensor& t) {
-  const auto c = t.detach().to(at::kDouble).contiguous();
-  return Eigen::Map<const Vec>(c.data_ptr<double>(), c.numel());
-}
-
-double max_abs_diff(const Mat& a, const Mat& b) {
-  EXPECT_EQ(a.rows(), b.rows());
-  EXPECT_EQ(a.cols(), b.cols());
-  return (a - b).cwiseAbs().maxCoeff();
-}
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   EXPECT_EQ(a.sizes(), b.sizes());
   return (a - b).abs().max().item<double>();
-}
-
-void randomize(torch::nn::Module& m) {
-  at::NoGradGuard no_grad;
-  for (auto& p : m.parameters()) p.normal_(0.0, 0.3);
-}
-
-Mat ref_linear(const torch::nn::Linear& l, const Mat& x) {
-  Mat y = x * to_mat(l->weight).transpose();
-  if (l->bias.defined()) y.rowwise() += to_vec(l->bias).transpose();
-  return y;
 }
 
 // x / sqrt(mean(x^2) + eps) * scale, where scale is w, or 1 + w with `offset`, or 1 without w.

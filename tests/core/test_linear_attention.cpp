@@ -19,25 +19,15 @@
 #include <vector>
 
 #include "core/linear_attention.h"
+#include "tests/core/eigen_reference.h"
 
 using namespace beyond;
 
 namespace {
 
-using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using Vec = Eigen::VectorXd;
+using namespace beyond::eigen_ref;
 
 constexpr double kTol = 1e-10;
-
-Mat to_mat(const at::Tensor& t) {
-  const auto c = t.detach().to(at::kDouble).contiguous().view({t.size(0), -1});
-  return Eigen::Map<const Mat>(c.data_ptr<double>(), c.size(0), c.size(1));
-}
-
-Vec to_vec(const at::Tensor& t) {
-  const auto c = t.detach().to(at::kDouble).contiguous();
-  return Eigen::Map<const Vec>(c.data_ptr<double>(), c.numel());
-}
 
 double max_abs(const at::Tensor& a, const at::Tensor& b) {
   EXPECT_EQ(a.sizes(), b.sizes());
@@ -47,12 +37,6 @@ double max_abs(const at::Tensor& a, const at::Tensor& b) {
 double silu(double x) { return x / (1.0 + std::exp(-x)); }
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 double softplus(double x) { return std::log1p(std::exp(x)); }
-
-Mat ref_linear(const torch::nn::Linear& l, const Mat& x) {
-  Mat y = x * to_mat(l->weight).transpose();
-  if (l->bias.defined()) y.rowwise() += to_vec(l->bias).transpose();
-  return y;
-}
 
 // silu(sum_j w[c, j] x[t - kernel + 1 + j, c]), zeros before the first row.
 Mat ref_short_conv(const at::Tensor& weight, const Mat& x) {
