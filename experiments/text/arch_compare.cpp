@@ -230,9 +230,10 @@ class ArchCompare : public Experiment {
     }
     if (all_saved) {
       log::info("arch_compare: decoding already measured (decode.json of every variant)");
-      for (size_t i = 0; i < variants_.size(); ++i)
-        for (const auto& row : read_json(ctx.dir->file(variants_[i].name) + "/decode.json")["rows"])
-          results[i].decode.push_back(from_json(row));
+      for (size_t i = 0; i < variants_.size(); ++i) {
+        const auto saved = read_json(ctx.dir->file(variants_[i].name) + "/decode.json");
+        for (const auto& row : saved["rows"]) results[i].decode.push_back(from_json(row));
+      }
       return;
     }
     DecodeSpeedOptions opt;
