@@ -54,7 +54,20 @@ MLPImpl::MLPImpl(const std::string& kind_, int64_t dim, int64_t hidden, bool bia
   down_proj = register_module("down_proj", lin(hidden, dim));
 }
 
+namespace {
+
+// gpt-oss's activation: the gate clamped from above and the up projection on both sides (limit 7)
+// keep the product bounded; sigmoid(1.702 g) is the sigmoid approximation of GELU.
+at::Tensor clamped_swiglu(const at::Tensor& gate, const at::Tensor& up) {
+  constexpr double kAlpha = 1.702, kLimit = 7.0;
+  const auto g = gate.clamp_max(kLimit);
+  return (up.clamp(-kLimit, kLimit) + 1.0) * g * at::sigmoid(g * kAlpha);
+}
+
+}  // namespace
+
 at::Tensor MLPImpl::forward(const at::Tensor& x) {
+  if (kind == "clamped_swiglu") return down_proj(clamped_swiglu(gate_proj(x), up_proj(x)));
   if (!at::GradMode::is_enabled()) {
     // Without autograd nothing keeps the hidden activations, so they are updated in place: the
     // same values with two fewer allocations of [..., hidden] (TRM's no-grad recursions, decoding).

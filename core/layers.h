@@ -32,7 +32,8 @@ Norm make_norm(const TransformerConfig& cfg, int64_t dim);
 at::Tensor apply_rope(const at::Tensor& x, int64_t pos0, int64_t rot_dims, double theta);
 
 // Channel MLP: swiglu = down(silu(gate(x)) * up(x)); geglu = down(gelu_tanh(gate(x)) * up(x))
-// (Gemma); gelu = down(gelu(up(x))).
+// (Gemma); gelu = down(gelu(up(x))); clamped_swiglu (gpt-oss) = down((u + 1) * g * sigmoid(1.702 g))
+// with g = min(gate(x), 7) and u = clamp(up(x), -7, 7).
 struct MLPImpl : torch::nn::Module {
   MLPImpl(const std::string& kind, int64_t dim, int64_t hidden, bool bias);
   at::Tensor forward(const at::Tensor& x);

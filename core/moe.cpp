@@ -56,11 +56,13 @@ MoEImpl::MoEImpl(const TransformerConfig& cfg)
               "moe_router must be softmax or sigmoid_bias, got ", router_kind);
   TORCH_CHECK(cfg.mlp != "none", "MoE experts need an mlp kind (swiglu or gelu)");
   const int64_t D = cfg.d_model, hidden = cfg.moe_hidden();
-  router = register_module("router", torch::nn::Linear(torch::nn::LinearOptions(D, n_experts).bias(false)));
+  router = register_module("router", torch::nn::Linear(torch::nn::LinearOptions(D, n_experts).bias(cfg.moe_router_bias)));
   experts = register_module("experts", torch::nn::ModuleList());
   for (int64_t e = 0; e < n_experts; ++e) experts->push_back(MLP(cfg.mlp, D, hidden, cfg.bias));
   shared = register_module("shared", torch::nn::ModuleList());
   for (int64_t s = 0; s < cfg.moe_shared_experts; ++s) shared->push_back(MLP(cfg.mlp, D, hidden, cfg.bias));
+  if (cfg.moe_shared_gate && cfg.moe_shared_experts > 0)
+    shared_gate = register_module("shared_gate", torch::nn::Linear(torch::nn::LinearOptions(D, 1).bias(false)));
   // A buffer for either router, so checkpoints have the same keys; only sigmoid_bias reads it.
   selection_bias = register_buffer("selection_bias", at::zeros({n_experts}));
 }
@@ -102,7 +104,7 @@ at::Tensor MoEImpl::forward(const at::Tensor& x) {
   if (is_training() && N > 0) load_ = counts.to(at::kFloat) / static_cast<double>(N * K);
 
   auto y = routed * routed_scale;
-  if (shared->size() > 0) y = y + sum_of_shared(shared, flat);
+  if (shared->size() > 0) y = y + shared_output(flat);
   return y.view(x.sizes());
 }
 
@@ -115,8 +117,13 @@ at::Tensor MoEImpl::forward_dense_reference(const at::Tensor& x) {
     routed = routed + w.select(1, e).unsqueeze(1) * experts->ptr<MLPImpl>(e)->forward(flat);
   }
   auto y = routed * routed_scale;
-  if (shared->size() > 0) y = y + sum_of_shared(shared, flat);
+  if (shared->size() > 0) y = y + shared_output(flat);
   return y.view(x.sizes());
+}
+
+at::Tensor MoEImpl::shared_output(const at::Tensor& flat) {
+  auto y = sum_of_shared(shared, flat);
+  return shared_gate ? y * at::sigmoid(shared_gate(flat)) : y;
 }
 
 double MoEImpl::load_imbalance() const {

@@ -6,8 +6,10 @@
 //   sigmoid_bias:  s = sigmoid(W_r x); top-k chosen by s + b (b a non-learned per-expert bias);
 //                  weights = the chosen s renormalised (DeepSeek V3's auxiliary-loss-free
 //                  balancing: after each training step b_e += rate * sign(mean load - load_e))
-//   y = routed_scale * sum_k w_k expert_k(x) + sum_s shared_s(x)
-// With moe_renormalize off the chosen scores are used as they are (Llama 4).
+//   y = routed_scale * sum_k w_k expert_k(x) + gate(x) * sum_s shared_s(x)
+// With moe_renormalize off the chosen scores are used as they are (Llama 4). The router's logits
+// may carry a learned bias (gpt-oss); gate(x) = sigmoid(w_g . x) with moe_shared_gate (Qwen3-Next),
+// else 1.
 // Experts are cfg.mlp MLPs of width cfg.moe_hidden(). Tokens are grouped per expert, so the
 // compute is that of k dense MLPs on the routed tokens, not E.
 #pragma once
@@ -41,8 +43,11 @@ struct MoEImpl : torch::nn::Module {
   at::Tensor selection_bias;               // [E] buffer (sigmoid_bias)
   torch::nn::ModuleList experts{nullptr};  // E MLPs
   torch::nn::ModuleList shared{nullptr};   // shared MLPs
+  torch::nn::Linear shared_gate{nullptr};  // D -> 1, no bias (moe_shared_gate)
  private:
   at::Tensor load_;
+  // The shared experts' sum on flattened tokens [N, D], gated when shared_gate is set.
+  at::Tensor shared_output(const at::Tensor& flat);
   // Routing weights [N, E] (zero off the top k) of flattened tokens x [N, D].
   at::Tensor route(const at::Tensor& x);
 };

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "core/moe.h"
 
 using namespace beyond;
@@ -66,7 +67,7 @@ at::Tensor per_token_reference(MoE& moe, const at::Tensor& x) {
     const auto xn = flat[n];
     std::vector<double> logit(E), score(E), rank_by(E);
     for (int64_t e = 0; e < E; ++e) {
-      logit[e] = 0;
+      logit[e] = moe->router->bias.defined() ? moe->router->bias[e].item<double>() : 0.0;
       for (int64_t d = 0; d < D; ++d) logit[e] += W[e][d].item<double>() * xn[d].item<double>();
     }
     if (moe->router_kind == "softmax") {
@@ -91,7 +92,14 @@ at::Tensor per_token_reference(MoE& moe, const at::Tensor& x) {
       yn += score[e] / chosen_sum * expert_out(moe, e, xn.unsqueeze(0))[0];
     }
     yn *= moe->routed_scale;
-    for (size_t s = 0; s < moe->shared->size(); ++s) yn += moe->shared->ptr<MLPImpl>(s)->forward(xn.unsqueeze(0))[0];
+    double gate = 1.0;
+    if (moe->shared_gate) {
+      double z = 0;
+      for (int64_t d = 0; d < D; ++d) z += moe->shared_gate->weight[0][d].item<double>() * xn[d].item<double>();
+      gate = 1.0 / (1.0 + std::exp(-z));
+    }
+    for (size_t s = 0; s < moe->shared->size(); ++s)
+      yn += gate * moe->shared->ptr<MLPImpl>(s)->forward(xn.unsqueeze(0))[0];
     out[n] = yn;
   }
   return out.view(x.sizes());
@@ -132,6 +140,50 @@ TEST(MoE, ForwardMatchesDenseAndPerTokenReferences) {
       }
     }
   }
+}
+
+// gpt-oss's router bias and clamped-SwiGLU experts, Qwen3-Next's gated shared expert: the grouped
+// forward against the dense reference and the per-token loop, for both routers.
+TEST(MoE, RouterBiasSharedGateAndClampedExperts) {
+  for (const std::string router : {"softmax", "sigmoid_bias"}) {
+    SCOPED_TRACE(router);
+    auto cfg = moe_cfg(4, 2, router, 1, "clamped_swiglu");
+    cfg.moe_router_bias = true;
+    cfg.moe_shared_gate = true;
+    auto moe = make_moe(cfg, 31);
+    ASSERT_TRUE(moe->router->bias.defined());
+    ASSERT_TRUE(moe->shared_gate);
+    torch::manual_seed(8);
+    const auto x = at::randn({2, 5, cfg.d_model}, at::kDouble) * 3.0;
+    const auto y = moe->forward(x);
+    EXPECT_LT(max_abs_diff(y, moe->forward_dense_reference(x)), kTol);
+    EXPECT_LT(max_abs_diff(y, per_token_reference(moe, x)), kTol);
+  }
+}
+
+// A zero gate weight gives sigmoid(0) = 1/2: the output is the routed part plus half the shared expert.
+TEST(MoE, SharedGateOfZeroHalvesTheSharedExpert) {
+  auto cfg = moe_cfg(4, 2, "softmax", 1);
+  cfg.moe_shared_gate = true;
+  auto moe = make_moe(cfg, 5);
+  auto plain = make_moe(moe_cfg(4, 2, "softmax", 1), 6);
+  {
+    // The same router, experts and shared expert in both; the gate's weight zero.
+    at::NoGradGuard no_grad;
+    auto params = moe->named_parameters();
+    for (const auto& p : plain->named_parameters()) params[p.key()].copy_(p.value());
+    moe->shared_gate->weight.zero_();
+  }
+  torch::manual_seed(9);
+  const auto x = at::randn({6, cfg.d_model}, at::kDouble);
+  const auto shared = moe->shared->ptr<MLPImpl>(0)->forward(x);
+  EXPECT_LT(max_abs_diff(moe->forward(x), plain->forward(x) - 0.5 * shared), kTol);
+}
+
+TEST(MoE, SharedGateNeedsSharedExperts) {
+  auto cfg = moe_cfg(4, 2, "softmax", 0);
+  cfg.moe_shared_gate = true;
+  EXPECT_THROW(cfg.validate(), InputError);
 }
 
 TEST(MoE, FloatInputRoutesInFloat32AndMatchesDense) {
