@@ -7,7 +7,7 @@
 
 namespace beyond {
 
-std::pair<at::Tensor, at::Tensor> LayerCache::append(const at::Tensor& k_new, const at::Tensor& v_new, int64_t keep) {
+std::pair<at::Tensor, at::Tensor> LayerCache::append(const at::Tensor& k_new, const at::Tensor& v_new, int64_t bound) {
   const int64_t T = k_new.size(2);
   const bool same_kind = k.defined() && k.size(0) == k_new.size(0) && k.scalar_type() == k_new.scalar_type() &&
                          k.device() == k_new.device();
@@ -28,9 +28,9 @@ std::pair<at::Tensor, at::Tensor> LayerCache::append(const at::Tensor& k_new, co
   if (same_kind && start > base && len - base + T > k.size(2)) move_kept_to(k, v);
   if (!same_kind || len - base + T > k.size(2)) {
     const int64_t needed = len - start + T;
-    // A windowed layer never needs more than keep + T positions: no doubling, no hint. Twice keep
-    // lets single-token decoding slide its kept positions down once every keep steps.
-    const int64_t cap = keep > 0 ? std::max(needed, 2 * keep)
+    // A bounded layer never needs more than bound + T positions: no doubling, no hint. Twice the
+    // bound lets single-token decoding slide its kept positions down once every `bound` steps.
+    const int64_t cap = bound > 0 ? std::max(needed, 2 * bound)
                                  : std::max({needed, capacity_hint, k.defined() ? 2 * k.size(2) : int64_t{0}});
     // Keys and values may differ in width (MLA keeps its latent in k and its rope key in v).
     auto k_sizes = k_new.sizes().vec(), v_sizes = v_new.sizes().vec();
@@ -45,20 +45,32 @@ std::pair<at::Tensor, at::Tensor> LayerCache::append(const at::Tensor& k_new, co
   v.narrow(2, len - base, T).copy_(v_new);
   len += T;
   // The views cover start..len-1; no data moves before the next append, so they stay valid.
-  auto out = std::make_pair(k.narrow(2, start - base, len - start), v.narrow(2, start - base, len - start));
-  if (keep > 0) start = std::max(start, len - keep);
+  return {k.narrow(2, start - base, len - start), v.narrow(2, start - base, len - start)};
+}
+
+CachedKeys append_to_cache(LayerCache& cache, const at::Tensor& k, const at::Tensor& v, bool causal, int64_t window,
+                           int64_t chunk) {
+  // Only causal local layers may forget: no later query looks further back than window - 1, or
+  // before the start of the chunk the next position falls in.
+  const int64_t bound = !causal ? 0 : window > 0 ? window - 1 : chunk > 0 ? chunk - 1 : 0;
+  CachedKeys out;
+  out.first = cache.start;
+  std::tie(out.k, out.v) = cache.append(k, v, bound);
+  if (causal && window > 0) cache.forget_before(cache.len - (window - 1));
+  if (causal && chunk > 0) cache.forget_before(cache.len / chunk * chunk);
   return out;
 }
 
 at::Tensor attention_mask(int64_t q_len, int64_t k_len, int64_t q_offset, bool causal, int64_t window,
-                          const at::Device& device) {
-  if (!causal && (window == 0 || window >= q_offset + q_len + k_len)) return {};
+                          const at::Device& device, int64_t chunk) {
+  if (!causal && chunk == 0 && (window == 0 || window >= q_offset + q_len + k_len)) return {};
   const auto opts = at::TensorOptions().dtype(at::kLong).device(device);
   const auto q_pos = at::arange(q_offset, q_offset + q_len, opts).unsqueeze(1);  // (T, 1)
   const auto k_pos = at::arange(0, k_len, opts).unsqueeze(0);                    // (1, S)
   auto mask = at::ones({q_len, k_len}, opts.dtype(at::kBool));
   if (causal) mask = mask & (k_pos <= q_pos);
   if (window > 0) mask = mask & ((q_pos - k_pos).abs() < window);
+  if (chunk > 0) mask = mask & (q_pos.div(chunk, "floor") == k_pos.div(chunk, "floor"));
   return mask;
 }
 
@@ -110,13 +122,13 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const bool gqa = q.size(1) != k.size(1);
   const bool training = o.dropout > 0;
   if (o.softcap > 0 || o.sinks.defined()) {
-    return attend_explicit(q, k, v, attention_mask(T, S, past, causal, window, q.device()), o, scale, training);
+    return attend_explicit(q, k, v, attention_mask(T, S, past, causal, window, q.device(), o.chunk), o, scale, training);
   }
-  if (causal && window == 0 && past == 0) {
+  if (causal && window == 0 && o.chunk == 0 && past == 0) {
     // T == S here, where SDPA's upper-left causal triangle is the right one.
     return at::scaled_dot_product_attention(q, k, v, {}, o.dropout, /*is_causal=*/true, scale, gqa);
   }
-  const auto mask = attention_mask(T, S, past, causal, window, q.device());
+  const auto mask = attention_mask(T, S, past, causal, window, q.device(), o.chunk);
   return at::scaled_dot_product_attention(q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
                                           o.dropout, /*is_causal=*/false, scale, gqa);
 }
@@ -127,6 +139,7 @@ AttentionImpl::AttentionImpl(const TransformerConfig& cfg, int64_t layer)
       head_dim(cfg.dim_per_head()),
       rot_dims(cfg.rope_dims_for_layer(layer)),
       window(cfg.window_for_layer(layer)),
+      chunk(cfg.chunk_for_layer(layer)),
       rope_theta(cfg.rope_theta_for_layer(layer)),
       dropout(cfg.dropout),
       softcap(cfg.attn_softcap),
@@ -168,10 +181,15 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, bool causal, LayerCache* 
   const int64_t past = cache ? cache->length() : 0;
   q = apply_rope(q, past, rot_dims, rope_theta);
   k = apply_rope(k, past, rot_dims, rope_theta);
-  const int64_t first_key = cache ? cache->start : 0;  // absolute position of the first key attended to
-  // Only a causal window lets the cache forget: no later query looks further back than window - 1.
-  if (cache) std::tie(k, v) = cache->append(k, v, causal && window > 0 ? window - 1 : 0);
+  int64_t first_key = 0;  // absolute position of the first key attended to
+  if (cache) {
+    const auto cached = append_to_cache(*cache, k, v, causal, window, chunk);
+    k = cached.k;
+    v = cached.v;
+    first_key = cached.first;
+  }
   AttendOptions options;
+  options.chunk = chunk;
   options.softcap = softcap;
   options.sinks = sinks;
   options.dropout = is_training() ? dropout : 0.0;

@@ -27,10 +27,10 @@ std::vector<LayerMemory> cache_memory(const TransformerConfig& cfg, int64_t elem
       // Layers without positions (N, or positional = nope) keep no rope key.
       const int64_t rope = cfg.rope_dims_for_layer(i) > 0 ? cfg.mla_qk_rope_dim : 0;
       m.bytes_per_token = (cfg.mla_kv_lora_rank + rope) * element_bytes;
-      m.window = cfg.window_for_layer(i);
+      m.window = cfg.window_for_layer(i) > 0 ? cfg.window_for_layer(i) : cfg.chunk_for_layer(i);
     } else {
       m.bytes_per_token = 2 * cfg.kv_heads() * cfg.dim_per_head() * element_bytes;  // K and V
-      m.window = cfg.window_for_layer(i);
+      m.window = cfg.window_for_layer(i) > 0 ? cfg.window_for_layer(i) : cfg.chunk_for_layer(i);
     }
     layers.push_back(m);
   }

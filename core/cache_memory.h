@@ -12,9 +12,9 @@
 namespace beyond {
 
 struct LayerMemory {
-  char kind = 'G';                // the layer's letter: G, S, N (attention), M (MLA), L (linear)
+  char kind = 'G';                // the layer's letter: G, S, C, N (attention), M (MLA), L (linear)
   int64_t bytes_per_token = 0;    // grows with every cached token
-  int64_t window = 0;             // > 0: tokens beyond this many are not kept (sliding layers)
+  int64_t window = 0;             // > 0: at most this many tokens are kept (sliding and chunked layers)
   int64_t state_bytes = 0;        // fixed: the delta-rule state
   int64_t conv_bytes = 0;         // fixed: the short convolution's last kernel-1 inputs
   int64_t bytes(int64_t context) const;  // one sequence at this context length

@@ -15,6 +15,7 @@ MultiHeadLatentAttentionImpl::MultiHeadLatentAttentionImpl(const TransformerConf
       rope_dim(cfg.rope_dims_for_layer(layer) > 0 ? cfg.mla_qk_rope_dim : 0),
       v_dim(cfg.mla_value_dim()),
       window(cfg.window_for_layer(layer)),
+      chunk(cfg.chunk_for_layer(layer)),
       rope_theta(cfg.rope_theta_for_layer(layer)),
       softcap(cfg.attn_softcap),
       dropout(cfg.dropout) {
@@ -50,8 +51,13 @@ at::Tensor MultiHeadLatentAttentionImpl::forward(const at::Tensor& x, bool causa
   const auto kv = kv_down(x);
   auto latent = kv_latent_norm(kv.narrow(-1, 0, kv_lora_rank)).unsqueeze(1);
   auto rope_key = apply_rope(kv.narrow(-1, kv_lora_rank, rope_dim).unsqueeze(1), past, rope_dim, rope_theta);
-  const int64_t first_key = cache ? cache->start : 0;  // a causal window forgets as in attention.cpp
-  if (cache) std::tie(latent, rope_key) = cache->append(latent, rope_key, causal && window > 0 ? window - 1 : 0);
+  int64_t first_key = 0;  // absolute position of the first cached latent attended to
+  if (cache) {
+    const auto cached = append_to_cache(*cache, latent, rope_key, causal, window, chunk);
+    latent = cached.k;
+    rope_key = cached.v;
+    first_key = cached.first;
+  }
 
   // Keys and values of every visible position, rebuilt from the latents: (B,S,r) -> (B,H,S,nope+v).
   const int64_t S = latent.size(2);
@@ -63,6 +69,7 @@ at::Tensor MultiHeadLatentAttentionImpl::forward(const at::Tensor& x, bool causa
   options.scale = 1.0 / std::sqrt(static_cast<double>(nope_dim + rope_dim));
   options.softcap = softcap;
   options.dropout = is_training() ? dropout : 0.0;
+  options.chunk = chunk;
   auto y = attend(q, k, v, causal, past - first_key, window, options);
   // (B,H,T,v) -> (B,T,H*v)
   return o_proj(y.transpose(1, 2).reshape({B, T, n_heads * v_dim}));

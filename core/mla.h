@@ -19,7 +19,7 @@ struct MultiHeadLatentAttentionImpl : torch::nn::Module {
   // the latents [B, 1, S, r], v the rope keys [B, 1, S, dr]) and keys/values are rebuilt from all.
   at::Tensor forward(const at::Tensor& x, bool causal, LayerCache* cache = nullptr);
 
-  int64_t n_heads, q_lora_rank, kv_lora_rank, nope_dim, rope_dim, v_dim, window;
+  int64_t n_heads, q_lora_rank, kv_lora_rank, nope_dim, rope_dim, v_dim, window, chunk;
   double rope_theta, softcap, dropout;
   torch::nn::Linear q_proj{nullptr};                      // q_lora_rank = 0
   torch::nn::Linear q_down{nullptr}, q_up{nullptr};       // q_lora_rank > 0

@@ -113,6 +113,7 @@ MultiTokenPredictionImpl::MultiTokenPredictionImpl(const TransformerConfig& cfg)
   TransformerConfig block_cfg = cfg;
   block_cfg.layer_pattern = "G";
   block_cfg.sliding_window = 0;
+  block_cfg.attention_chunk = 0;
   block_cfg.moe_experts = 0;
   hidden_norm = register_module("hidden_norm", make_norm(cfg, cfg.d_model));
   embed_norm = register_module("embed_norm", make_norm(cfg, cfg.d_model));

@@ -18,7 +18,7 @@ TransformerConfig TransformerConfig::from_config(Config& c, const std::string& t
   m.n_kv_heads = c.get_int(k("n_kv_heads"), m.n_kv_heads, 0, 1024);
   m.head_dim = c.get_int(k("head_dim"), m.head_dim, 0, 4096);
   m.mixer = c.get_choice(k("mixer"), m.mixer, {"attention", "mlp_t"});
-  m.mlp = c.get_choice(k("mlp"), m.mlp, {"swiglu", "geglu", "gelu", "none"});
+  m.mlp = c.get_choice(k("mlp"), m.mlp, {"swiglu", "geglu", "clamped_swiglu", "gelu", "none"});
   m.mlp_ratio = c.get_float(k("mlp_ratio"), m.mlp_ratio, 0.0, 64.0);
   m.norm = c.get_choice(k("norm"), m.norm, {"rmsnorm", "layernorm"});
   m.norm_scale = c.get_bool(k("norm_scale"), m.norm_scale);
@@ -33,6 +33,7 @@ TransformerConfig TransformerConfig::from_config(Config& c, const std::string& t
   m.rope_fraction = c.get_float(k("rope_fraction"), m.rope_fraction, 0.0, 1.0);
   m.causal = c.get_bool(k("causal"), m.causal);
   m.sliding_window = c.get_int(k("sliding_window"), m.sliding_window, 0, 1 << 24);
+  m.attention_chunk = c.get_int(k("attention_chunk"), m.attention_chunk, 0, 1 << 24);
   m.layer_pattern = c.get_string(k("layer_pattern"), m.layer_pattern);
   m.bias = c.get_bool(k("bias"), m.bias);
   m.attention = c.get_choice(k("attention"), m.attention, {"mha", "mla"});
@@ -60,6 +61,8 @@ TransformerConfig TransformerConfig::from_config(Config& c, const std::string& t
   m.moe_expert_ratio = c.get_float(k("moe_expert_ratio"), m.moe_expert_ratio, 0.0, 64.0);
   m.moe_router = c.get_choice(k("moe_router"), m.moe_router, {"softmax", "sigmoid_bias"});
   m.moe_renormalize = c.get_bool(k("moe_renormalize"), m.moe_renormalize);
+  m.moe_router_bias = c.get_bool(k("moe_router_bias"), m.moe_router_bias);
+  m.moe_shared_gate = c.get_bool(k("moe_shared_gate"), m.moe_shared_gate);
   m.moe_routed_scale = c.get_float(k("moe_routed_scale"), m.moe_routed_scale, 0.0, 1e3);
   m.moe_bias_rate = c.get_float(k("moe_bias_rate"), m.moe_bias_rate, 0.0, 1.0);
   m.moe_dense_layers = c.get_int(k("moe_dense_layers"), m.moe_dense_layers, 0, 1024);
@@ -96,11 +99,13 @@ void TransformerConfig::validate() const {
   if (positional == "partial_rope" && rope_dims() == 0)
     throw InputError("rope_fraction " + std::to_string(rope_fraction) + " rotates no dimension");
   for (char ch : layer_pattern)
-    if (std::string("GFSNL").find(ch) == std::string::npos)
+    if (std::string("GFSCNL").find(ch) == std::string::npos)
       throw InputError("layer_pattern '" + layer_pattern + "' may only hold G or F (full attention), S (sliding), "
-                       "N (full attention without positions) and L (linear attention)");
+                       "C (chunked local), N (full attention without positions) and L (linear attention)");
   if (layer_pattern.find('S') != std::string::npos && sliding_window == 0)
     throw InputError("layer_pattern has sliding layers (S) but sliding_window is 0");
+  if (layer_pattern.find('C') != std::string::npos && attention_chunk == 0)
+    throw InputError("layer_pattern has chunked local layers (C) but attention_chunk is 0");
   if (has_linear_layers()) {
     if (!causal) throw InputError("linear-attention layers (L) are causal; set causal = true or drop L from layer_pattern");
     if (mixer != "attention") throw InputError("layer_pattern with L layers needs mixer = \"attention\"");
@@ -115,6 +120,8 @@ void TransformerConfig::validate() const {
   if (moe_experts > 0 && moe_top_k > moe_experts)
     throw InputError("moe_top_k " + std::to_string(moe_top_k) + " exceeds moe_experts " + std::to_string(moe_experts));
   if (moe_experts > 0 && mlp == "none") throw InputError("moe_experts needs an mlp kind for its experts, not \"none\"");
+  if (moe_shared_gate && moe_shared_experts == 0)
+    throw InputError("moe_shared_gate gates the shared experts, but moe_shared_experts is 0");
   if (norm_offset && norm != "rmsnorm") throw InputError("norm_offset applies to norm = \"rmsnorm\" only");
   if (mtp_depth > 0 && mixer != "attention") throw InputError("mtp_depth needs mixer = \"attention\"");
 }
@@ -146,13 +153,18 @@ int64_t TransformerConfig::window_for_layer(int64_t layer) const {
   return layer_kind(layer) == 'S' ? sliding_window : 0;
 }
 
+int64_t TransformerConfig::chunk_for_layer(int64_t layer) const {
+  return layer_kind(layer) == 'C' ? attention_chunk : 0;
+}
+
 int64_t TransformerConfig::rope_dims_for_layer(int64_t layer) const {
   const char kind = layer_kind(layer);
   return kind == 'N' || kind == 'L' ? 0 : rope_dims();
 }
 
 double TransformerConfig::rope_theta_for_layer(int64_t layer) const {
-  return layer_kind(layer) == 'S' && rope_theta_local > 0 ? rope_theta_local : rope_theta;
+  const char kind = layer_kind(layer);
+  return (kind == 'S' || kind == 'C') && rope_theta_local > 0 ? rope_theta_local : rope_theta;
 }
 
 bool TransformerConfig::is_moe_layer(int64_t layer) const {

@@ -17,7 +17,7 @@ struct TransformerConfig {
   int64_t n_kv_heads = 0;      // 0: same as n_heads (MHA); 1: MQA; between: GQA
   int64_t head_dim = 0;        // 0: d_model / n_heads
   std::string mixer = "attention";  // attention | mlp_t (TRM's sequence-axis MLP; fixed length)
-  std::string mlp = "swiglu";       // swiglu | geglu | gelu | none
+  std::string mlp = "swiglu";       // swiglu | geglu | clamped_swiglu (gpt-oss) | gelu | none
   double mlp_ratio = 4.0;           // hidden width = mlp_ratio * d_model (rounded to a multiple of 8 for swiglu)
   std::string norm = "rmsnorm";     // rmsnorm | layernorm
   bool norm_scale = true;           // learnable scale in the norms (TRM uses none)
@@ -28,15 +28,18 @@ struct TransformerConfig {
   std::string qk_norm_scope = "head";  // head: per head, shared weight | projection: over all heads' q (or k) at once (OLMo 2, MiniMax-M2)
   std::string positional = "rope";     // rope | partial_rope | nope | learned | none
   double rope_theta = 10000.0;
-  double rope_theta_local = 0.0;       // RoPE base of sliding-window (S) layers; 0: rope_theta (Gemma 3: 1e4 local, 1e6 global)
+  double rope_theta_local = 0.0;       // RoPE base of local (S, C) layers; 0: rope_theta (Gemma 3: 1e4 local, 1e6 global)
   double rope_fraction = 1.0;          // partial_rope: share of head_dim that rotates
   bool causal = true;
   int64_t sliding_window = 0;          // 0: none; else a key is seen when |query - key| < window
+  int64_t attention_chunk = 0;         // C layers: a key is seen when query / chunk == key / chunk (Llama 4: 8192)
   // Per-layer token mixer, the pattern repeated over the layers:
-  //   G (or F) full attention, S sliding-window attention, N full attention without positions (NoPE),
-  //   L linear attention (linear_mixer: gated DeltaNet or Kimi delta attention).
-  // "SSSSSG" is 5 local : 1 global (Gemma 3), "LLLF" 3 linear : 1 full (Qwen3-Next), "GGGN" NoPE
-  // every 4th layer (SmolLM3). Empty: all S when sliding_window > 0, else all G.
+  //   G (or F) full attention, S sliding-window attention, C chunked local attention, N full
+  //   attention without positions (NoPE), L linear attention (linear_mixer: gated DeltaNet or
+  //   Kimi delta attention).
+  // "SSSSSG" is 5 local : 1 global (Gemma 3), "CCCN" 3 chunked RoPE : 1 NoPE (Llama 4), "LLLF"
+  // 3 linear : 1 full (Qwen3-Next), "GGGN" NoPE every 4th layer (SmolLM3). Empty: all S when
+  // sliding_window > 0, else all G.
   std::string layer_pattern;
   bool bias = false;                   // biases in linear layers and layernorm
 
@@ -73,6 +76,8 @@ struct TransformerConfig {
   double moe_expert_ratio = 0.0;       // expert hidden width = ratio * d_model; 0: mlp_ratio
   std::string moe_router = "softmax";  // softmax: top-k of softmax, renormalised | sigmoid_bias: sigmoid scores, top-k chosen by score + bias, no auxiliary loss (DeepSeek V3)
   bool moe_renormalize = true;         // top-k weights divided by their sum (Llama 4 keeps the raw sigmoid scores)
+  bool moe_router_bias = false;        // a learned bias on the router's logits (gpt-oss)
+  bool moe_shared_gate = false;        // shared experts' output scaled by sigmoid(w . x), one gate per token (Qwen3-Next)
   double moe_routed_scale = 1.0;       // routed output multiplied by this (DeepSeek V3: 2.5)
   double moe_bias_rate = 1e-3;         // sigmoid_bias: bias step towards balance after every training step
   int64_t moe_dense_layers = 0;        // the first layers stay dense (DeepSeek V3: 3)
@@ -106,6 +111,7 @@ struct TransformerConfig {
   bool has_linear_layers() const;
   // Sliding window for a layer (0 for a global layer).
   int64_t window_for_layer(int64_t layer) const;
+  int64_t chunk_for_layer(int64_t layer) const;  // attention_chunk on C layers, else 0
   int64_t rope_dims_for_layer(int64_t layer) const;  // 0 on N (NoPE) and L layers
   double rope_theta_for_layer(int64_t layer) const;
   bool is_moe_layer(int64_t layer) const;

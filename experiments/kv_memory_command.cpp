@@ -34,6 +34,7 @@ const char* kind_name(char kind) {
     case 'G': return "full attention";
     case 'N': return "full attention, NoPE";
     case 'S': return "sliding-window attention";
+    case 'C': return "chunked local attention";
     case 'M': return "multi-head latent attention";
     default: return "linear attention (state)";
   }
@@ -87,7 +88,7 @@ std::string kv_memory_report(const KvMemoryArgs& args) {
     fixed += l.state_bytes + l.conv_bytes;
   }
   out << "\nall layers: " << with_commas(per_token * args.batch) << " bytes per token"
-      << " (sliding layers capped at their window), " << with_commas(fixed * args.batch) << " bytes fixed\n"
+      << " (sliding and chunked layers capped at their window or chunk), " << with_commas(fixed * args.batch) << " bytes fixed\n"
       << "full attention in every layer: " << with_commas(full_layers.front().bytes_per_token * cfg.n_layers * args.batch)
       << " bytes per token\n\n";
   out << "   context        cache bytes        GB   full-attention bytes        GB  full / this\n";

@@ -77,6 +77,10 @@ TEST(CacheMemory, SlidingLayersAreCappedAtTheirWindow) {
   // Per layer and token: K and V of 2 heads x 16 dims x 2 bytes = 128 bytes.
   EXPECT_EQ(total_cache_bytes(layers, 50), 6 * 128 * 50);
   EXPECT_EQ(total_cache_bytes(layers, 1000), 5 * 128 * 100 + 128 * 1000);
+  // Chunked local layers hold at most one chunk (the worst case: the last token of a chunk).
+  cfg.layer_pattern = "CCCCCG";
+  cfg.attention_chunk = 64;
+  EXPECT_EQ(total_cache_bytes(cache_memory(cfg, 2, 2), 1000), 5 * 128 * 64 + 128 * 1000);
 }
 
 TEST(CacheMemory, UnknownDtypeIsAnInputError) {

@@ -117,6 +117,15 @@ TEST(ModelCausality, SlidingWindowCausalTwoLayersWidens) {
   expect_pattern(influence(stack_fn(cfg), 10, cfg.d_model), [](int64_t t, int64_t u) { return t - 4 <= u && u <= t; });
 }
 
+TEST(ModelCausality, ChunkedLocalOneLayer) {
+  // One C layer with chunks of 4: position t sees the positions of its own chunk up to itself.
+  auto cfg = tiny_cfg();
+  cfg.n_layers = 1;
+  cfg.layer_pattern = "C";
+  cfg.attention_chunk = 4;
+  expect_pattern(influence(stack_fn(cfg), 10, cfg.d_model), [](int64_t t, int64_t u) { return u <= t && u / 4 == t / 4; });
+}
+
 TEST(ModelCausality, SlidingWindowBidirectionalOneLayer) {
   auto cfg = tiny_cfg();
   cfg.n_layers = 1;
@@ -206,49 +215,59 @@ TEST(ModelKVCache, SlidingWindow) {
   check_cache(cfg);
 }
 
-// A causal sliding layer keeps only what a later query can see (the last window - 1 positions)
-// in a buffer of at most max(2 (window - 1), window - 1 + chunk), yet decodes exactly as the full
-// pass over the whole sequence; the global layer keeps everything. Feeds of 1 (kept positions
-// slid down over themselves), 2 and 7 tokens (longer than the window), through SDPA and through
-// the explicit path (soft-capping), and for MLA's latent cache.
-TEST(ModelKVCache, SlidingWindowForgetsWhatNoQueryCanSee) {
-  for (const std::string variant : {"sdpa", "softcap", "mla"}) {
-    auto cfg = tiny_cfg();
-    if (variant == "softcap") cfg.attn_softcap = 5.0;
-    if (variant == "mla") {
-      cfg.attention = "mla";
-      cfg.mla_kv_lora_rank = 10;
-      cfg.mla_qk_rope_dim = 4;
-    }
-    cfg.positional = "rope";
-    cfg.rope_theta = 100.0;
-    cfg.max_seq_len = 48;
-    cfg.sliding_window = 4;
-    cfg.layer_pattern = "SG";
-    torch::manual_seed(9);
-    LanguageModel m(cfg);
-    m->to(at::kDouble);
-    m->eval();
-    const int64_t T = 40, keep = cfg.sliding_window - 1;
-    const auto tokens = at::randint(cfg.vocab_size, {2, T}, at::kLong);
-    const auto full = m(tokens);
-    for (const int64_t feed : {1, 2, 7}) {
-      auto cache = m->make_cache(T);
-      std::vector<at::Tensor> parts;
-      for (int64_t t = 0; t < T; t += feed) {
-        const int64_t n = std::min(feed, T - t);
-        parts.push_back(m(tokens.narrow(1, t, n), &cache));
-        const auto& local = cache.layers[0];
-        EXPECT_EQ(local.length(), t + n);
-        EXPECT_EQ(local.start, std::max<int64_t>(0, t + n - keep)) << "feed " << feed << " at " << t;
-        EXPECT_LE(local.k.size(2), std::max(2 * keep, keep + feed)) << "the window's buffer stays small";
-        EXPECT_EQ(cache.layers[1].start, 0);
+// A causal local layer keeps only what a later query can see: a sliding window the last
+// window - 1 positions, a chunked layer (Llama 4) the positions of the current chunk, in a buffer
+// of at most max(2 bound, bound + feed) with bound = window - 1 or chunk - 1. Yet it decodes
+// exactly as the full pass over the whole sequence; the global layer keeps everything. Feeds of 1
+// (kept positions slid down without overlap), 2 (with overlap) and 7 tokens (longer than the
+// window: the buffer grows), through SDPA and the explicit path (soft-capping), and for MLA's
+// latent cache.
+TEST(ModelKVCache, LocalLayersForgetWhatNoQueryCanSee) {
+  for (const std::string local : {"S", "C"}) {
+    for (const std::string variant : {"sdpa", "softcap", "mla"}) {
+      auto cfg = tiny_cfg();
+      if (variant == "softcap") cfg.attn_softcap = 5.0;
+      if (variant == "mla") {
+        cfg.attention = "mla";
+        cfg.mla_kv_lora_rank = 10;
+        cfg.mla_qk_rope_dim = 4;
       }
-      EXPECT_LT((at::cat(parts, 1) - full).abs().max().item<double>(), 1e-10) << "feed " << feed << " " << variant;
-      // k and v (MLA: latent and rope key) per position, batch 2, float64: T on the global layer, keep on the local.
-      const int64_t per_position = variant == "mla" ? 2 * (cfg.mla_kv_lora_rank + cfg.mla_qk_rope_dim) * 8
-                                                    : 2 * 2 * cfg.kv_heads() * cfg.dim_per_head() * 8;
-      EXPECT_EQ(cache.bytes(), per_position * (T + keep)) << variant;
+      cfg.positional = "rope";
+      cfg.rope_theta = 100.0;
+      cfg.max_seq_len = 48;
+      cfg.sliding_window = 4;
+      cfg.attention_chunk = 5;
+      cfg.layer_pattern = local + "G";
+      torch::manual_seed(9);
+      LanguageModel m(cfg);
+      m->to(at::kDouble);
+      m->eval();
+      const int64_t T = 40, bound = local == "S" ? cfg.sliding_window - 1 : cfg.attention_chunk - 1;
+      // The first position a query after `len` tokens can still see.
+      const auto kept_from = [&](int64_t len) {
+        return local == "S" ? std::max<int64_t>(0, len - bound) : len / cfg.attention_chunk * cfg.attention_chunk;
+      };
+      const auto tokens = at::randint(cfg.vocab_size, {2, T}, at::kLong);
+      const auto full = m(tokens);
+      for (const int64_t feed : {1, 2, 7}) {
+        SCOPED_TRACE(local + " " + variant + " feed " + std::to_string(feed));
+        auto cache = m->make_cache(T);
+        std::vector<at::Tensor> parts;
+        for (int64_t t = 0; t < T; t += feed) {
+          const int64_t n = std::min(feed, T - t);
+          parts.push_back(m(tokens.narrow(1, t, n), &cache));
+          const auto& layer = cache.layers[0];
+          EXPECT_EQ(layer.length(), t + n);
+          EXPECT_EQ(layer.start, kept_from(t + n)) << "at " << t;
+          EXPECT_LE(layer.k.size(2), std::max(2 * bound, bound + feed)) << "the local layer's buffer stays small";
+          EXPECT_EQ(cache.layers[1].start, 0);
+        }
+        EXPECT_LT((at::cat(parts, 1) - full).abs().max().item<double>(), 1e-10);
+        // k and v (MLA: latent and rope key) per position, batch 2, float64: T on the global layer.
+        const int64_t per_position = variant == "mla" ? 2 * (cfg.mla_kv_lora_rank + cfg.mla_qk_rope_dim) * 8
+                                                      : 2 * 2 * cfg.kv_heads() * cfg.dim_per_head() * 8;
+        EXPECT_EQ(cache.bytes(), per_position * (T + T - kept_from(T)));
+      }
     }
   }
 }

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <torch/nn/init.h>
 
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -68,11 +69,35 @@ Mat ref_mlp(const std::string& kind, MLPImpl& m, const Mat& x) {
     const Mat gate = ref_linear(m.gate_proj, x);
     for (int r = 0; r < h.rows(); ++r)
       for (int c = 0; c < h.cols(); ++c) h(r, c) = silu(gate(r, c)) * up(r, c);
+  } else if (kind == "clamped_swiglu") {  // gpt-oss: alpha 1.702, limit 7
+    const Mat gate = ref_linear(m.gate_proj, x);
+    for (int r = 0; r < h.rows(); ++r)
+      for (int c = 0; c < h.cols(); ++c) {
+        const double g = std::min(gate(r, c), 7.0), u = std::max(-7.0, std::min(up(r, c), 7.0));
+        h(r, c) = (u + 1.0) * g / (1.0 + std::exp(-1.702 * g));
+      }
   } else {
     for (int r = 0; r < h.rows(); ++r)
       for (int c = 0; c < h.cols(); ++c) h(r, c) = gelu(up(r, c));
   }
   return ref_linear(m.down_proj, h);
+}
+
+// gpt-oss's clamped SwiGLU on inputs large enough that many gate and up values pass the limit of 7,
+// with and without gradients (the two code paths of MLPImpl).
+TEST(ReferenceMlp, ClampedSwiGLU) {
+  torch::manual_seed(2);
+  MLP mlp("clamped_swiglu", 6, 16, true);
+  mlp->to(at::kDouble);
+  randomize(*mlp);
+  const auto x = at::randn({5, 6}, at::kDouble) * 20.0;
+  const auto gate = mlp->gate_proj(x), up = mlp->up_proj(x);
+  EXPECT_GT((gate > 7.0).sum().item<int64_t>(), 0) << "no gate value reaches the clamp";
+  EXPECT_GT((up < -7.0).sum().item<int64_t>(), 0) << "no up value reaches the lower clamp";
+  const Mat ref = ref_mlp("clamped_swiglu", *mlp, to_mat(x));
+  EXPECT_LT(max_abs_diff(to_mat(mlp(x)), ref), kTol);
+  at::NoGradGuard no_grad;
+  EXPECT_LT(max_abs_diff(to_mat(mlp(x)), ref), kTol);
 }
 
 // Rotate-half RoPE: dim i pairs with i + rot/2, both turn by pos * theta^(-2i/rot).
@@ -218,6 +243,25 @@ TEST(ReferenceMask, SlidingWindowBidirectional) {
   check_mask(8, 8, 0, false, 3);
   check_mask(4, 4, 0, false, 4);   // covers every pair
   check_mask(4, 4, 0, false, 100);
+}
+
+// Chunked local attention (Llama 4): a query sees the keys of its own chunk of c positions
+// (counted from key 0), and only the earlier ones when causal. Written out pair by pair.
+TEST(ReferenceMask, ChunkedLocal) {
+  for (const bool causal : {true, false})
+    for (const auto& [q_len, k_len, q_offset, chunk] :
+         std::vector<std::array<int64_t, 4>>{{9, 9, 0, 4}, {1, 11, 10, 4}, {3, 12, 9, 3}, {5, 5, 0, 1}, {6, 6, 0, 100}}) {
+      SCOPED_TRACE(::testing::Message() << "causal " << causal << " q_len " << q_len << " offset " << q_offset
+                                        << " chunk " << chunk);
+      const auto mask = attention_mask(q_len, k_len, q_offset, causal, 0, at::kCPU, chunk);
+      ASSERT_TRUE(mask.defined());
+      for (int64_t i = 0; i < q_len; ++i)
+        for (int64_t j = 0; j < k_len; ++j) {
+          const int64_t q = q_offset + i;
+          const bool want = q / chunk == j / chunk && (!causal || j <= q);
+          EXPECT_EQ(mask[i][j].item<bool>(), want) << "query " << q << " key " << j;
+        }
+    }
 }
 
 TEST(ReferenceMask, CachedDecodingOffset) {

@@ -76,12 +76,13 @@ std::set<std::string> changed_knobs(const TransformerConfig& c) {
   BEYOND_KNOB(n_kv_heads) BEYOND_KNOB(head_dim) BEYOND_KNOB(mlp) BEYOND_KNOB(mlp_ratio) BEYOND_KNOB(norm_eps)
   BEYOND_KNOB(norm_offset) BEYOND_KNOB(norm_placement) BEYOND_KNOB(qk_norm) BEYOND_KNOB(qk_norm_scope)
   BEYOND_KNOB(positional) BEYOND_KNOB(rope_theta) BEYOND_KNOB(rope_theta_local) BEYOND_KNOB(rope_fraction)
-  BEYOND_KNOB(sliding_window) BEYOND_KNOB(layer_pattern) BEYOND_KNOB(bias) BEYOND_KNOB(attention)
+  BEYOND_KNOB(sliding_window) BEYOND_KNOB(attention_chunk) BEYOND_KNOB(layer_pattern) BEYOND_KNOB(bias) BEYOND_KNOB(attention)
   BEYOND_KNOB(qkv_bias) BEYOND_KNOB(o_bias) BEYOND_KNOB(attn_output_gate) BEYOND_KNOB(attn_sinks)
   BEYOND_KNOB(attn_softcap) BEYOND_KNOB(mla_q_lora_rank) BEYOND_KNOB(mla_kv_lora_rank) BEYOND_KNOB(mla_qk_nope_dim)
   BEYOND_KNOB(mla_qk_rope_dim) BEYOND_KNOB(mla_v_dim) BEYOND_KNOB(linear_mixer) BEYOND_KNOB(linear_heads)
   BEYOND_KNOB(linear_k_heads) BEYOND_KNOB(linear_head_dim) BEYOND_KNOB(moe_experts) BEYOND_KNOB(moe_top_k)
   BEYOND_KNOB(moe_shared_experts) BEYOND_KNOB(moe_expert_ratio) BEYOND_KNOB(moe_router) BEYOND_KNOB(moe_renormalize)
+  BEYOND_KNOB(moe_router_bias) BEYOND_KNOB(moe_shared_gate)
   BEYOND_KNOB(moe_routed_scale) BEYOND_KNOB(moe_bias_rate) BEYOND_KNOB(moe_dense_layers) BEYOND_KNOB(moe_every)
   BEYOND_KNOB(logit_softcap) BEYOND_KNOB(mtp_depth) BEYOND_KNOB(tie_embeddings) BEYOND_KNOB(embedding_scale)
 #undef BEYOND_KNOB
@@ -150,13 +151,14 @@ const std::map<std::string, Claims>& claims() {
           EXPECT_FALSE(c.qk_norm);
         }}},
       {"llama4",
-       {{"layer_pattern", "sliding_window", "moe_experts", "moe_top_k", "moe_shared_experts", "moe_every",
+       {{"layer_pattern", "attention_chunk", "moe_experts", "moe_top_k", "moe_shared_experts", "moe_every",
          "moe_router", "moe_renormalize", "moe_expert_ratio"},
         [](const TransformerConfig& c) {
-          EXPECT_EQ(layer_kinds(c), "SSSN");  // 3 RoPE (local) : 1 NoPE (global)
+          EXPECT_EQ(layer_kinds(c), "CCCN");  // 3 chunked RoPE (local) : 1 NoPE (global)
           EXPECT_GT(c.rope_dims_for_layer(0), 0);
           EXPECT_EQ(c.rope_dims_for_layer(3), 0);
-          EXPECT_EQ(c.window_for_layer(3), 0);
+          EXPECT_LT(c.chunk_for_layer(0), kBlock);  // a training block spans several chunks
+          EXPECT_EQ(c.chunk_for_layer(3), 0);
           EXPECT_EQ(moe_schedule(c), (std::vector<bool>{false, true, false, true}));
           EXPECT_EQ(c.moe_top_k, 1);
           EXPECT_EQ(c.moe_shared_experts, 1);
@@ -201,7 +203,8 @@ const std::map<std::string, Claims>& claims() {
           EXPECT_EQ(moe_schedule(c), (std::vector<bool>{false, true, true, true}));
         }}},
       {"gpt-oss",
-       {{"layer_pattern", "sliding_window", "bias", "attn_sinks", "n_kv_heads", "moe_experts", "rope_theta"},
+       {{"layer_pattern", "sliding_window", "bias", "attn_sinks", "n_kv_heads", "moe_experts", "rope_theta", "mlp",
+         "moe_router_bias"},
         [](const TransformerConfig& c) {
           EXPECT_EQ(layer_kinds(c), "SGSG");
           EXPECT_LT(c.sliding_window, kBlock);
@@ -209,6 +212,7 @@ const std::map<std::string, Claims>& claims() {
           EXPECT_TRUE(c.bias);  // q/k/v/o and expert biases
           EXPECT_EQ(c.n_heads, 8 * c.kv_heads());  // 64/8
           EXPECT_EQ(c.moe_shared_experts, 0);
+          EXPECT_EQ(c.mlp, "clamped_swiglu");
         }}},
       {"grok-2.5",
        {{"norm_placement", "attn_softcap", "logit_softcap", "moe_experts", "moe_shared_experts", "rope_theta",
@@ -233,7 +237,7 @@ const std::map<std::string, Claims>& claims() {
         }}},
       {"qwen3-next",
        {{"layer_pattern", "linear_heads", "linear_k_heads", "attn_output_gate", "norm_offset", "positional",
-         "rope_fraction", "rope_theta", "qk_norm", "moe_experts", "moe_shared_experts", "mtp_depth"},
+         "rope_fraction", "rope_theta", "qk_norm", "moe_experts", "moe_shared_experts", "moe_shared_gate", "mtp_depth"},
         [](const TransformerConfig& c) {
           EXPECT_EQ(layer_kinds(c), "LLLG");
           EXPECT_EQ(c.linear_mixer, "gated_deltanet");
