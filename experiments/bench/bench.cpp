@@ -133,22 +133,6 @@ std::optional<nlohmann::json> run_reference(const std::string& script_name, cons
   return result;
 }
 
-// A folder under /tmp for the file handed to the Python reference, removed when done.
-struct TempDir {
-  std::filesystem::path path;
-  explicit TempDir(const std::string& name)
-      : path(std::filesystem::temp_directory_path() / ("beyond_" + name + "_" + std::to_string(::getpid()))) {
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
-
 // beyond's SwiGLU width for a ratio of `width` (TransformerConfig::mlp_hidden, BlockImpl's mixer).
 int64_t swiglu_hidden(double ratio, int64_t width) {
   return (static_cast<int64_t>(std::llround(ratio * static_cast<double>(width))) + 7) / 8 * 8;

@@ -2,11 +2,31 @@
 // reference of the same model (experiments/bench/reference/*.py) run as a subprocess.
 // Benchmarks, not tests: they print numbers and fail only when something cannot run.
 #pragma once
+#include <unistd.h>
+
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 namespace beyond {
+
+// A fresh folder under /tmp named after the benchmark and this process (the files handed to a
+// Python reference, a child's dumps), removed when done.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& name)
+      : path(std::filesystem::temp_directory_path() / ("beyond_" + name + "_" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
 
 struct BenchArgs {
   int64_t steps = 50;   // ar-train, trm-step: timed steps

@@ -239,20 +239,6 @@ std::pair<double, double> compare_dumps(const std::string& a, const std::string&
   return {out_diff, grad_diff / grad_scale};
 }
 
-// A folder under /tmp for the children's dumps, removed when done.
-struct DumpDir {
-  std::filesystem::path path;
-  DumpDir() : path(std::filesystem::temp_directory_path() / ("beyond_deltanet_" + std::to_string(::getpid()))) {
-    std::filesystem::create_directories(path);
-  }
-  ~DumpDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  DumpDir(const DumpDir&) = delete;
-  DumpDir& operator=(const DumpDir&) = delete;
-};
-
 // ---------------------------------------------------------------------------------------------
 // bench hybrid-decode
 
@@ -331,7 +317,7 @@ DecodeRow measure_decode(LanguageModel& model, int64_t context, const HybridDeco
 int bench_deltanet(const DeltaNetBenchArgs& args) {
   if (!args.one.empty()) return run_one_deltanet(args);
   const std::string exe = own_executable();
-  DumpDir dumps;
+  TempDir dumps("deltanet");
   std::printf("deltanet: gated delta rule, forward + backward (loss <o, random dout>), B=1, H=%lld, dk=dv=%lld, "
               "scalar gate per head, float32, chunk %lld; median of %lld runs after 1 warm-up, %d thread(s)\n",
               static_cast<long long>(args.heads), static_cast<long long>(args.dim), static_cast<long long>(args.chunk),

@@ -45,25 +45,6 @@ Vec ref_rmsnorm(const Vec& x, double eps, const at::Tensor& w, bool offset) {
   return y;
 }
 
-// Rotate-half RoPE: dim i pairs with i + rot/2, both turn by pos * theta^(-2i/rot).
-Vec ref_rope(const Vec& v, int64_t pos, int64_t rot, double theta) {
-  Vec out = v;
-  const int64_t half = rot / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    const double angle = static_cast<double>(pos) * std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(rot));
-    const double a = v[i], b = v[i + half];
-    out[i] = a * std::cos(angle) - b * std::sin(angle);
-    out[i + half] = b * std::cos(angle) + a * std::sin(angle);
-  }
-  return out;
-}
-
-bool visible(int64_t q_pos, int64_t k_pos, bool causal, int64_t window) {
-  if (causal && k_pos > q_pos) return false;
-  if (window > 0 && std::abs(q_pos - k_pos) >= window) return false;
-  return true;
-}
-
 // How one query row attends, written out: logits l_j = q.k_j * scale, capped to c tanh(l_j / c),
 // then w_j = exp(l_j) / (exp(sink) + sum_j' exp(l_j')) over visible keys (no sink term without one).
 struct RowSpec {

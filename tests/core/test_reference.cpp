@@ -100,27 +100,6 @@ TEST(ReferenceMlp, ClampedSwiGLU) {
   EXPECT_LT(max_abs_diff(to_mat(mlp(x)), ref), kTol);
 }
 
-// Rotate-half RoPE: dim i pairs with i + rot/2, both turn by pos * theta^(-2i/rot).
-Vec ref_rope(const Vec& v, int64_t pos, int64_t rot, double theta) {
-  Vec out = v;
-  const int64_t half = rot / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    const double angle = static_cast<double>(pos) * std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(rot));
-    const double a = v[i], b = v[i + half];
-    out[i] = a * std::cos(angle) - b * std::sin(angle);
-    out[i + half] = b * std::cos(angle) + a * std::sin(angle);
-  }
-  return out;
-}
-
-// Which keys a query sees, as documented: causal hides later keys, a window w hides keys at
-// distance >= w.
-bool visible(int64_t q_pos, int64_t k_pos, bool causal, int64_t window) {
-  if (causal && k_pos > q_pos) return false;
-  if (window > 0 && std::abs(q_pos - k_pos) >= window) return false;
-  return true;
-}
-
 struct AttnSpec {
   int64_t heads, kv_heads, head_dim, rot;
   double theta = 10000.0;
