@@ -26,7 +26,6 @@ namespace {
 // What one trained variant measured.
 struct Result {
   std::string layers;  // the layer kinds, e.g. "LLLG"
-  bool hybrid = false;  // some layers keep a bounded cache (linear attention or a sliding window)
   double val_loss = NAN, val_bpc = NAN, parameters = NAN, train_tok_s = NAN, train_seconds = NAN;
   std::vector<DecodeSpeed> decode;  // one per context
 };
@@ -146,7 +145,6 @@ class ArchCompare : public Experiment {
       results.push_back(read_training(ctx, v));
       models.push_back(load_text_model(ctx.dir->file(v.name)));
       results.back().layers = layer_kinds(models.back().model->cfg);
-      results.back().hybrid = results.back().layers.find_first_of("LS") != std::string::npos;
     }
     measure_decoding_all(ctx, models, results);
     for (size_t i = 0; i < variants_.size(); ++i) add_metrics(variants_[i], results[i], m);
@@ -221,19 +219,17 @@ class ArchCompare : public Experiment {
   // decode.json was measured with these settings. The repeats are interleaved: round r times each
   // variant at each context once, so a slow spell of the machine lands on all of them alike.
   void measure_decoding_all(RunContext& ctx, std::vector<TextModel>& models, std::vector<Result>& results) {
-    std::vector<nlohmann::json> settings;
+    std::vector<nlohmann::json> settings, saved;
     bool all_saved = true;
     for (size_t i = 0; i < variants_.size(); ++i) {
       settings.push_back(decode_settings(models[i].checkpoint));
-      const auto saved = read_json(ctx.dir->file(variants_[i].name) + "/decode.json");
-      all_saved = all_saved && saved.is_object() && saved.value("settings", nlohmann::json()) == settings[i];
+      saved.push_back(read_json(ctx.dir->file(variants_[i].name) + "/decode.json"));
+      all_saved = all_saved && saved[i].is_object() && saved[i].value("settings", nlohmann::json()) == settings[i];
     }
     if (all_saved) {
       log::info("arch_compare: decoding already measured (decode.json of every variant)");
-      for (size_t i = 0; i < variants_.size(); ++i) {
-        const auto saved = read_json(ctx.dir->file(variants_[i].name) + "/decode.json");
-        for (const auto& row : saved["rows"]) results[i].decode.push_back(from_json(row));
-      }
+      for (size_t i = 0; i < variants_.size(); ++i)
+        for (const auto& row : saved[i]["rows"]) results[i].decode.push_back(from_json(row));
       return;
     }
     DecodeSpeedOptions opt;
@@ -304,7 +300,8 @@ class ArchCompare : public Experiment {
     bool quarter = true, flatter = true, any = false;
     std::string quarter_detail, flatter_detail;
     for (size_t i = 1; i < results.size(); ++i) {
-      if (!results[i].hybrid) continue;
+      // A hybrid has layers whose cache stays bounded: linear attention, a sliding window, chunks.
+      if (results[i].layers.find_first_of("LSC") == std::string::npos) continue;
       any = true;
       const double share = growth(results[i]) / growth(ref);
       quarter = quarter && std::abs(share - 0.25) <= 0.05;

@@ -56,19 +56,15 @@ double time_steps(LanguageModel& model, const KVCache& prefilled, int64_t first,
 }  // namespace
 
 KVCache copy_cache(const KVCache& cache) {
-  KVCache out(static_cast<int64_t>(cache.layers.size()));
-  const auto copy = [](const at::Tensor& t) { return t.defined() ? t.clone() : t; };
-  for (size_t i = 0; i < cache.layers.size(); ++i) {
-    const LayerCache& from = cache.layers[i];
-    LayerCache& to = out.layers[i];
-    to.k = copy(from.k);
-    to.v = copy(from.v);
-    to.state = copy(from.state);
-    to.conv_state = copy(from.conv_state);
-    to.len = from.len;
-    to.start = from.start;
-    to.base = from.base;
-    to.capacity_hint = from.capacity_hint;
+  KVCache out = cache;  // the positions and hints; the tensors still shared
+  const auto own = [](at::Tensor& t) {
+    if (t.defined()) t = t.clone();
+  };
+  for (auto& l : out.layers) {
+    own(l.k);
+    own(l.v);
+    own(l.state);
+    own(l.conv_state);
   }
   return out;
 }
