@@ -63,7 +63,13 @@ CachedKeys append_to_cache(LayerCache& cache, const at::Tensor& k, const at::Ten
 
 at::Tensor attention_mask(int64_t q_len, int64_t k_len, int64_t q_offset, bool causal, int64_t window,
                           const at::Device& device, int64_t chunk) {
-  if (!causal && chunk == 0 && (window == 0 || window >= q_offset + q_len + k_len)) return {};
+  // No mask when every query sees every key: SDPA's fastest path, and the usual case of decoding
+  // one token (a local layer's cache holds only what that token may see).
+  const int64_t q_last = q_offset + q_len - 1, k_last = k_len - 1;
+  const bool all_visible = (!causal || k_last <= q_offset) &&
+                           (window == 0 || std::max(q_last, k_last - q_offset) < window) &&
+                           (chunk == 0 || std::max(q_last, k_last) < chunk);
+  if (all_visible) return {};
   const auto opts = at::TensorOptions().dtype(at::kLong).device(device);
   const auto q_pos = at::arange(q_offset, q_offset + q_len, opts).unsqueeze(1);  // (T, 1)
   const auto k_pos = at::arange(0, k_len, opts).unsqueeze(0);                    // (1, S)

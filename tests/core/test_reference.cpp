@@ -233,14 +233,25 @@ TEST(ReferenceMask, ChunkedLocal) {
       SCOPED_TRACE(::testing::Message() << "causal " << causal << " q_len " << q_len << " offset " << q_offset
                                         << " chunk " << chunk);
       const auto mask = attention_mask(q_len, k_len, q_offset, causal, 0, at::kCPU, chunk);
-      ASSERT_TRUE(mask.defined());
       for (int64_t i = 0; i < q_len; ++i)
         for (int64_t j = 0; j < k_len; ++j) {
           const int64_t q = q_offset + i;
           const bool want = q / chunk == j / chunk && (!causal || j <= q);
-          EXPECT_EQ(mask[i][j].item<bool>(), want) << "query " << q << " key " << j;
+          const bool got = mask.defined() ? mask[i][j].item<bool>() : true;  // undefined: all visible
+          EXPECT_EQ(got, want) << "query " << q << " key " << j;
         }
     }
+}
+
+// Decoding one token after a cache that holds only visible keys needs no mask at all (the mask
+// would be all true): full attention, a window holding w keys, a chunk from its first key.
+TEST(ReferenceMask, NoMaskWhenEveryKeyIsVisible) {
+  EXPECT_FALSE(attention_mask(1, 7, 6, true, 0, at::kCPU).defined());
+  EXPECT_FALSE(attention_mask(1, 4, 3, true, 4, at::kCPU).defined());
+  EXPECT_FALSE(attention_mask(1, 3, 2, true, 0, at::kCPU, 5).defined());
+  EXPECT_TRUE(attention_mask(1, 5, 4, true, 4, at::kCPU).defined());     // key 0 is outside the window
+  EXPECT_TRUE(attention_mask(1, 6, 5, true, 0, at::kCPU, 5).defined());  // keys 0-4 are another chunk
+  EXPECT_TRUE(attention_mask(2, 7, 5, true, 0, at::kCPU).defined());     // the first query must not see the second's key
 }
 
 TEST(ReferenceMask, CachedDecodingOffset) {
